@@ -1,0 +1,157 @@
+import type {
+  ApiToken,
+  App,
+  DesiredState,
+  District,
+  Domain,
+  EventSeverity,
+  Gear,
+  GearCounts,
+  GearObservedState,
+  Node,
+  NodeState,
+  Operation,
+  OperationStatus,
+  PlatformEvent,
+  Role,
+  User,
+} from '../core/model.ts';
+
+/**
+ * The one query layer over both backends (the embedded SQLite default and PostgreSQL).
+ *
+ * Conventions every method keeps:
+ * - A unique-name clash throws `ConflictError` (code `<kind>_exists`) naming the field.
+ * - `get*` returns `undefined` when the row is absent; `require*`-style checks are the caller's.
+ * - Methods that change several rows are atomic by themselves; callers that need several
+ *   methods to be atomic together use `transaction()`.
+ * - Times are epoch milliseconds supplied by the caller where they matter (`now`), so tests
+ *   can control them.
+ */
+export interface Store {
+  /** 'sqlite' or 'postgres'. */
+  readonly dialect: StoreDialect;
+
+  /**
+   * Runs `work` in one transaction with a Store bound to it. On PostgreSQL, concurrent
+   * transactions that place gears of the same profile are serialised (advisory lock taken by
+   * `lockPlacement`), so two brokers cannot over-fill a node.
+   */
+  transaction<T>(work: (tx: Store) => Promise<T>): Promise<T>;
+  /** Serialises placement for a profile until the end of the enclosing transaction. */
+  lockPlacement(gearProfile: string): Promise<void>;
+
+  close(): Promise<void>;
+
+  // users and tokens
+  createUser(input: { login: string; role: Role; maxGears: number; now: number }): Promise<User>;
+  getUser(id: string): Promise<User | undefined>;
+  getUserByLogin(login: string): Promise<User | undefined>;
+  listUsers(): Promise<User[]>;
+  /** Deletes the user and its tokens; refuses (ConflictError `user_has_domains`) while it owns domains. */
+  deleteUser(id: string): Promise<void>;
+  /** `tokenHash` is the SHA-256 of the token in hex; the token itself is never stored. */
+  createToken(input: { userId: string; name: string; tokenHash: string; expiresAt: number | null; now: number }): Promise<ApiToken>;
+  /** The token (if unexpired at `now`) and its user. */
+  findUserByTokenHash(tokenHash: string, now: number): Promise<{ user: User; token: ApiToken } | undefined>;
+  listTokens(userId: string): Promise<ApiToken[]>;
+  deleteToken(userId: string, tokenId: string): Promise<boolean>;
+
+  // domains
+  createDomain(input: { name: string; ownerId: string; now: number }): Promise<Domain>;
+  getDomainByName(name: string): Promise<Domain | undefined>;
+  /** All domains, or those of one owner. */
+  listDomains(ownerId?: string): Promise<Domain[]>;
+  /** Refuses (ConflictError `domain_has_apps`) while the domain has apps. */
+  deleteDomain(id: string): Promise<void>;
+
+  // apps and gears
+  createApp(input: Omit<App, 'id' | 'createdAt' | 'restartGeneration'> & { now: number }): Promise<App>;
+  getApp(domainId: string, name: string): Promise<App | undefined>;
+  getAppById(id: string): Promise<App | undefined>;
+  /** All apps, or those of one domain. */
+  listApps(filter?: { domainId?: string; ownerId?: string }): Promise<App[]>;
+  setAppDesiredState(appId: string, state: DesiredState): Promise<void>;
+  /** Increments the app's restartGeneration and returns the new value. */
+  bumpAppRestartGeneration(appId: string): Promise<number>;
+  setAppScale(appId: string, scaleMin: number, scaleMax: number): Promise<void>;
+  /** Deletes the app and its gears and gives their UIDs back to their districts. */
+  deleteApp(appId: string): Promise<void>;
+  /** Count of gears of all apps in all domains of a user (for its max_gears limit). */
+  countUserGears(userId: string): Promise<number>;
+
+  createGear(input: { appId: string; nodeId: string; districtId: string; uid: number; desiredState: DesiredState; now: number }): Promise<Gear>;
+  getGear(id: string): Promise<Gear | undefined>;
+  listGears(filter?: { appId?: string; nodeId?: string }): Promise<Gear[]>;
+  /** Deletes the gear and gives its UID back to its district. */
+  deleteGear(id: string): Promise<void>;
+  /** What a node agent observed. Returns false if the gear is not on that node (any more). */
+  reportGear(input: { gearId: string; nodeId: string; observedState: GearObservedState; endpoint: string | null; now: number }): Promise<boolean>;
+
+  /**
+   * Takes the lowest free UID of the district and returns it. Throws ExhaustedError
+   * `district_uids_exhausted` naming the district when none is left.
+   */
+  allocateUid(districtId: string): Promise<number>;
+
+  // districts
+  /** Creates the district with UIDs firstUid … firstUid+maxCapacity-1 all free. */
+  createDistrict(input: { name: string; gearProfile: string; firstUid: number; maxCapacity: number; now: number }): Promise<District>;
+  getDistrictByName(name: string): Promise<District | undefined>;
+  getDistrict(id: string): Promise<District | undefined>;
+  listDistricts(): Promise<District[]>;
+  /** Adds `count` UIDs after the current end of the pool. */
+  addDistrictCapacity(districtId: string, count: number): Promise<District>;
+  /**
+   * Removes `count` free UIDs from the end of the pool. Throws ConflictError
+   * `capacity_in_use` when fewer than `count` free UIDs are at the end (UIDs in use are never taken).
+   */
+  removeDistrictCapacity(districtId: string, count: number): Promise<District>;
+  /** Refuses (ConflictError `district_has_nodes`) while nodes are in it. */
+  deleteDistrict(id: string): Promise<void>;
+
+  // nodes
+  /**
+   * Inserts a node, or, when one of that name exists, updates its registration (endpoint,
+   * facts, credential) and keeps its id, district and gears: a restarted agent is the same node.
+   */
+  upsertNodeRegistration(input: {
+    name: string;
+    gearProfile: string;
+    maxActiveGears: number;
+    endpoint: string | null;
+    scaleEventId: string | null;
+    credentialHash: string;
+    now: number;
+  }): Promise<Node>;
+  getNode(id: string): Promise<Node | undefined>;
+  getNodeByName(name: string): Promise<Node | undefined>;
+  findNodeByCredentialHash(credentialHash: string): Promise<Node | undefined>;
+  listNodes(filter?: { districtId?: string; gearProfile?: string; states?: NodeState[] }): Promise<Node[]>;
+  setNodeDistrict(nodeId: string, districtId: string | null): Promise<void>;
+  /** Sets the lifecycle state. `stateBeforeLost` is written as given (null clears it). */
+  setNodeState(nodeId: string, state: NodeState, stateBeforeLost?: NodeState | null): Promise<void>;
+  recordHeartbeat(input: { nodeId: string; maxActiveGears: number; reportedGears: GearCounts; activeUsagePct: number; now: number }): Promise<Node>;
+  /**
+   * Marks `lost` every node in active/deactivated/draining whose last heartbeat is older than
+   * `before` (remembering its state) and returns the nodes it marked.
+   */
+  markLostNodes(before: number): Promise<Node[]>;
+  /** Gears placed on each node whose desired state is active, keyed by node id. */
+  countActiveGearsByNode(nodeIds?: string[]): Promise<Map<string, number>>;
+  countGearsOnNode(nodeId: string): Promise<number>;
+
+  // operations journal
+  createOperation(input: { kind: string; subject: string; phase: string; data: Record<string, unknown>; now: number }): Promise<Operation>;
+  /** Writes the next phase (and merges `data`) before the caller carries it out. */
+  updateOperation(id: string, update: { phase?: string; status?: OperationStatus; data?: Record<string, unknown>; error?: string | null; now: number }): Promise<Operation>;
+  getOperation(id: string): Promise<Operation | undefined>;
+  listOperations(filter?: { status?: OperationStatus[]; kind?: string }): Promise<Operation[]>;
+
+  // events
+  appendEvent(input: { kind: string; severity: EventSeverity; subject: string; message: string; userId: string | null; data?: Record<string, unknown>; now: number }): Promise<PlatformEvent>;
+  /** Events with id > `after`, oldest first, at most `limit`; `userId` restricts to that user's. */
+  listEvents(filter: { after?: number; limit: number; userId?: string; kind?: string }): Promise<PlatformEvent[]>;
+}
+
+export type StoreDialect = 'sqlite' | 'postgres';
