@@ -71,6 +71,7 @@ export interface Store {
   getAppById(id: string): Promise<App | undefined>;
   /** All apps, or those of one domain. */
   listApps(filter?: { domainId?: string; ownerId?: string }): Promise<App[]>;
+  /** Sets the app's desired state and that of all its gears (one transaction). */
   setAppDesiredState(appId: string, state: DesiredState): Promise<void>;
   /** Increments the app's restartGeneration and returns the new value. */
   bumpAppRestartGeneration(appId: string): Promise<number>;
