@@ -1,0 +1,158 @@
+/**
+ * The broker's REST API (/api/v1) as the CLI sees it on the wire: times are ISO 8601 strings,
+ * lists are `{ items }`. Written from the API contract; the broker owns the contract, these
+ * types only say what the CLI reads from it.
+ */
+
+export interface ListResponse<Item> {
+  readonly items: Item[];
+}
+
+export interface ApiErrorBody {
+  readonly error: { readonly code: string; readonly message: string; readonly field?: string };
+}
+
+export interface ApiHealth {
+  readonly status: string;
+  readonly store: string;
+  readonly version: string;
+}
+
+export interface ApiCurrentUser {
+  readonly id: string;
+  readonly login: string;
+  readonly role: 'admin' | 'user';
+  readonly maxGears: number;
+  readonly gearsUsed: number;
+}
+
+export interface ApiUser {
+  readonly id: string;
+  readonly login: string;
+  readonly role: 'admin' | 'user';
+  readonly maxGears: number;
+  readonly createdAt: string;
+}
+
+export interface ApiCreatedUser {
+  readonly user: ApiUser;
+  readonly token: string;
+}
+
+export interface ApiTokenSummary {
+  readonly id: string;
+  readonly name: string;
+  readonly createdAt: string;
+  readonly expiresAt: string | null;
+}
+
+export interface ApiCreatedToken {
+  readonly id: string;
+  readonly name: string;
+  readonly token: string;
+  readonly expiresAt: string | null;
+}
+
+export interface ApiDomain {
+  readonly id: string;
+  readonly name: string;
+  readonly owner: string;
+  readonly createdAt: string;
+}
+
+export interface ApiGear {
+  readonly id: string;
+  readonly uid: number;
+  readonly node: string;
+  readonly district: string;
+  readonly desiredState: string;
+  readonly observedState: string;
+  readonly endpoint: string | null;
+  readonly createdAt: string;
+}
+
+export interface ApiApp {
+  readonly id: string;
+  readonly name: string;
+  readonly domain: string;
+  readonly url: string;
+  readonly cartridge: string;
+  readonly gearProfile: string;
+  readonly scale: { readonly min: number; readonly max: number };
+  readonly desiredState: 'started' | 'stopped';
+  readonly restartGeneration: number;
+  readonly createdAt: string;
+  readonly gears: ApiGear[];
+}
+
+export interface ApiDistrictNode {
+  readonly name: string;
+  readonly active: boolean;
+  readonly state: string;
+}
+
+export interface ApiDistrict {
+  readonly id: string;
+  readonly name: string;
+  readonly gearProfile: string;
+  readonly firstUid: number;
+  readonly maxCapacity: number;
+  readonly availableUids: number;
+  readonly createdAt: string;
+  readonly nodes: ApiDistrictNode[];
+}
+
+export interface ApiNode {
+  readonly id: string;
+  readonly name: string;
+  readonly gearProfile: string;
+  readonly district: string | null;
+  readonly state: string;
+  readonly maxActiveGears: number;
+  readonly placedActiveGears: number;
+  readonly gears: { readonly started: number; readonly idle: number; readonly stopped: number; readonly unknown: number };
+  readonly activeUsagePct: number;
+  readonly endpoint: string | null;
+  readonly scaleEventId: string | null;
+  readonly lastHeartbeatAt: string | null;
+  readonly createdAt: string;
+}
+
+export interface ApiEvent {
+  readonly id: number;
+  readonly time: string;
+  readonly kind: string;
+  readonly severity: string;
+  readonly subject: string;
+  readonly message: string;
+  readonly data: Record<string, unknown>;
+}
+
+export interface CreateAppRequest {
+  name: string;
+  cartridge: string;
+  gears?: number;
+  scale?: { min: number; max: number };
+  gearProfile?: string;
+}
+
+export type ScaleAppRequest = { gears: number } | { min: number; max: number };
+
+export interface CreateDistrictRequest {
+  name: string;
+  gearProfile?: string;
+  firstUid?: number;
+  maxCapacity?: number;
+}
+
+export interface CreateUserRequest {
+  login: string;
+  role?: 'admin' | 'user';
+  maxGears?: number;
+}
+
+export interface ListEventsQuery {
+  after?: number;
+  limit?: number;
+  kind?: string;
+}
