@@ -1,0 +1,948 @@
+import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
+import { ConflictError, ExhaustedError, GeartideError, InputError, NotFoundError } from '../core/errors.ts';
+import type {
+  ApiToken,
+  App,
+  DesiredState,
+  District,
+  Domain,
+  EventSeverity,
+  Gear,
+  GearCounts,
+  GearObservedState,
+  Node,
+  NodeState,
+  Operation,
+  OperationStatus,
+  PlatformEvent,
+  Role,
+  User,
+} from '../core/model.ts';
+import { constraintViolation } from './constraint-violation.ts';
+import { dialectFeatures } from './dialect-features.ts';
+import type { DialectFeatures } from './dialect-features.ts';
+import { SchemaMigrator } from './schema-migrator.ts';
+import type { ApiTokensTable, AppsTable, Database, DomainsTable, EventsTable, GearsTable, NodesTable, OperationsTable, UsersTable } from './schema.ts';
+import type { Store, StoreDialect } from './store.ts';
+
+/** Node states from which a missed heartbeat makes a node `lost` (model.ts's state diagram). */
+const LOSABLE_STATES: NodeState[] = ['active', 'deactivated', 'draining'];
+
+/**
+ * The Store over Kysely, for both dialects. Every method is one or two statements (a few
+ * administrative ones three), so the hot path of app creation stays cheap on SQLite.
+ *
+ * A KyselyStore is either the root (owns the connection or pool) or bound to one transaction
+ * (`transaction()` hands such a store to its callback). Methods that must change several rows
+ * atomically run in their own transaction, or in the caller's when there is one.
+ */
+export class KyselyStore implements Store {
+  readonly dialect: StoreDialect;
+  readonly #db: Kysely<Database>;
+  readonly #features: DialectFeatures;
+  readonly #inTransaction: boolean;
+
+  constructor(db: Kysely<Database>, dialect: StoreDialect, inTransaction = false) {
+    this.#db = db;
+    this.dialect = dialect;
+    this.#features = dialectFeatures(dialect);
+    this.#inTransaction = inTransaction;
+  }
+
+  async transaction<T>(work: (tx: Store) => Promise<T>): Promise<T> {
+    // Already in one: reuse it. A nested BEGIN is an error on PostgreSQL and SQLite alike, and
+    // the caller wants its work to commit or roll back with the enclosing transaction anyway.
+    if (this.#inTransaction) return work(this);
+    return this.#db.transaction().execute((trx) => work(new KyselyStore(trx, this.dialect, true)));
+  }
+
+  async lockPlacement(gearProfile: string): Promise<void> {
+    // Outside a transaction PostgreSQL would release the lock at the end of this very statement,
+    // silently protecting nothing; refuse on both dialects so the mistake shows up on SQLite too.
+    if (!this.#inTransaction) {
+      throw new GeartideError('lock_outside_transaction', 'internal', 'lockPlacement() must be called inside store.transaction()');
+    }
+    await this.#features.lockPlacement(this.#db, gearProfile);
+  }
+
+  async close(): Promise<void> {
+    // A transaction's store does not own the connection; the root store closes it.
+    if (!this.#inTransaction) await this.#db.destroy();
+  }
+
+  /** Name of the newest schema migration applied (not part of Store: for tests and diagnostics). */
+  async schemaVersion(): Promise<string | null> {
+    return new SchemaMigrator(this.#db, this.dialect).currentVersion();
+  }
+
+  // ───────────────────────────── users and tokens
+
+  async createUser(input: { login: string; role: Role; maxGears: number; now: number }): Promise<User> {
+    const row = { id: randomUUID(), login: input.login, role: input.role, max_gears: input.maxGears, created_at: input.now };
+    try {
+      await this.#db.insertInto('users').values(row).execute();
+    } catch (error) {
+      throw translateConstraint(error, {
+        unique: () => new ConflictError('user_exists', `user '${input.login}' already exists`, { field: 'login', login: input.login }),
+      });
+    }
+    return toUser(row);
+  }
+
+  async getUser(id: string): Promise<User | undefined> {
+    const row = await this.#db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && toUser(row);
+  }
+
+  async getUserByLogin(login: string): Promise<User | undefined> {
+    const row = await this.#db.selectFrom('users').selectAll().where('login', '=', login).executeTakeFirst();
+    return row && toUser(row);
+  }
+
+  async listUsers(): Promise<User[]> {
+    const rows = await this.#db.selectFrom('users').selectAll().orderBy('login').execute();
+    return rows.map(toUser);
+  }
+
+  async deleteUser(id: string): Promise<void> {
+    await this.#atomically(async (db) => {
+      const domain = await db.selectFrom('domains').select('name').where('owner_id', '=', id).limit(1).executeTakeFirst();
+      if (domain !== undefined) {
+        throw new ConflictError('user_has_domains', `user still owns domain '${domain.name}'; delete its domains first`, { userId: id, domain: domain.name });
+      }
+      // api_tokens go with the user (ON DELETE CASCADE).
+      const result = await db.deleteFrom('users').where('id', '=', id).executeTakeFirst();
+      if (result.numDeletedRows === 0n) throw new NotFoundError('user', id);
+    });
+  }
+
+  async createToken(input: { userId: string; name: string; tokenHash: string; expiresAt: number | null; now: number }): Promise<ApiToken> {
+    const row = { id: randomUUID(), user_id: input.userId, name: input.name, token_hash: input.tokenHash, created_at: input.now, expires_at: input.expiresAt };
+    try {
+      await this.#db.insertInto('api_tokens').values(row).execute();
+    } catch (error) {
+      throw translateConstraint(error, {
+        // Only a caller reusing a token (not a random one) can get here.
+        unique: () => new ConflictError('token_exists', 'a token with this hash already exists', { field: 'tokenHash' }),
+        foreignKey: () => new NotFoundError('user', input.userId, 'userId'),
+      });
+    }
+    return toToken(row);
+  }
+
+  async findUserByTokenHash(tokenHash: string, now: number): Promise<{ user: User; token: ApiToken } | undefined> {
+    const row = await this.#db
+      .selectFrom('api_tokens as t')
+      .innerJoin('users as u', 'u.id', 't.user_id')
+      .selectAll('u')
+      .select(['t.id as token_id', 't.name as token_name', 't.created_at as token_created_at', 't.expires_at as token_expires_at'])
+      .where('t.token_hash', '=', tokenHash)
+      .where((eb) => eb.or([eb('t.expires_at', 'is', null), eb('t.expires_at', '>', now)]))
+      .executeTakeFirst();
+    if (row === undefined) return undefined;
+    return {
+      user: toUser(row),
+      token: { id: row.token_id, userId: row.id, name: row.token_name, createdAt: row.token_created_at, expiresAt: row.token_expires_at },
+    };
+  }
+
+  async listTokens(userId: string): Promise<ApiToken[]> {
+    const rows = await this.#db.selectFrom('api_tokens').selectAll().where('user_id', '=', userId).orderBy('created_at').orderBy('id').execute();
+    return rows.map(toToken);
+  }
+
+  async deleteToken(userId: string, tokenId: string): Promise<boolean> {
+    // userId in the WHERE: a user cannot delete another user's token by guessing its id.
+    const result = await this.#db.deleteFrom('api_tokens').where('id', '=', tokenId).where('user_id', '=', userId).executeTakeFirst();
+    return result.numDeletedRows > 0n;
+  }
+
+  // ───────────────────────────── domains
+
+  async createDomain(input: { name: string; ownerId: string; now: number }): Promise<Domain> {
+    const row = { id: randomUUID(), name: input.name, owner_id: input.ownerId, created_at: input.now };
+    try {
+      await this.#db.insertInto('domains').values(row).execute();
+    } catch (error) {
+      throw translateConstraint(error, {
+        unique: () => new ConflictError('domain_exists', `domain '${input.name}' already exists`, { field: 'name', name: input.name }),
+        foreignKey: () => new NotFoundError('user', input.ownerId, 'ownerId'),
+      });
+    }
+    return toDomain(row);
+  }
+
+  async getDomainByName(name: string): Promise<Domain | undefined> {
+    const row = await this.#db.selectFrom('domains').selectAll().where('name', '=', name).executeTakeFirst();
+    return row && toDomain(row);
+  }
+
+  async listDomains(ownerId?: string): Promise<Domain[]> {
+    const rows = await this.#db
+      .selectFrom('domains')
+      .selectAll()
+      .$if(ownerId !== undefined, (q) => q.where('owner_id', '=', ownerId!))
+      .orderBy('name')
+      .execute();
+    return rows.map(toDomain);
+  }
+
+  async deleteDomain(id: string): Promise<void> {
+    await this.#atomically(async (db) => {
+      const app = await db.selectFrom('apps').select('name').where('domain_id', '=', id).limit(1).executeTakeFirst();
+      if (app !== undefined) {
+        throw new ConflictError('domain_has_apps', `domain still has app '${app.name}'; delete its apps first`, { domainId: id, app: app.name });
+      }
+      const result = await db.deleteFrom('domains').where('id', '=', id).executeTakeFirst();
+      if (result.numDeletedRows === 0n) throw new NotFoundError('domain', id);
+    });
+  }
+
+  // ───────────────────────────── apps
+
+  async createApp(input: Omit<App, 'id' | 'createdAt' | 'restartGeneration'> & { now: number }): Promise<App> {
+    const row: Selectable<AppsTable> = {
+      id: randomUUID(),
+      domain_id: input.domainId,
+      name: input.name,
+      cartridge: input.cartridge,
+      gear_profile: input.gearProfile,
+      scale_min: input.scaleMin,
+      scale_max: input.scaleMax,
+      desired_state: input.desiredState,
+      restart_generation: 0,
+      created_at: input.now,
+    };
+    try {
+      await this.#db.insertInto('apps').values(row).execute();
+    } catch (error) {
+      throw translateConstraint(error, {
+        unique: () => new ConflictError('app_exists', `app '${input.name}' already exists in this domain`, { field: 'name', name: input.name, domainId: input.domainId }),
+        foreignKey: () => new NotFoundError('domain', input.domainId, 'domainId'),
+      });
+    }
+    return toApp(row);
+  }
+
+  async getApp(domainId: string, name: string): Promise<App | undefined> {
+    const row = await this.#db.selectFrom('apps').selectAll().where('domain_id', '=', domainId).where('name', '=', name).executeTakeFirst();
+    return row && toApp(row);
+  }
+
+  async getAppById(id: string): Promise<App | undefined> {
+    const row = await this.#db.selectFrom('apps').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && toApp(row);
+  }
+
+  async listApps(filter: { domainId?: string; ownerId?: string } = {}): Promise<App[]> {
+    const { domainId, ownerId } = filter;
+    const rows = await this.#db
+      .selectFrom('apps')
+      .selectAll('apps')
+      .$if(domainId !== undefined, (q) => q.where('apps.domain_id', '=', domainId!))
+      .$if(ownerId !== undefined, (q) => q.where('apps.domain_id', 'in', (eb) => eb.selectFrom('domains').select('domains.id').where('domains.owner_id', '=', ownerId!)))
+      .orderBy('apps.name')
+      .orderBy('apps.domain_id')
+      .execute();
+    return rows.map(toApp);
+  }
+
+  async setAppDesiredState(appId: string, state: DesiredState): Promise<void> {
+    const result = await this.#db.updateTable('apps').set({ desired_state: state }).where('id', '=', appId).executeTakeFirst();
+    if (result.numUpdatedRows === 0n) throw new NotFoundError('app', appId);
+  }
+
+  async bumpAppRestartGeneration(appId: string): Promise<number> {
+    const row = await this.#db
+      .updateTable('apps')
+      .set((eb) => ({ restart_generation: eb('restart_generation', '+', 1) }))
+      .where('id', '=', appId)
+      .returning('restart_generation')
+      .executeTakeFirst();
+    if (row === undefined) throw new NotFoundError('app', appId);
+    return row.restart_generation;
+  }
+
+  async setAppScale(appId: string, scaleMin: number, scaleMax: number): Promise<void> {
+    const result = await this.#db.updateTable('apps').set({ scale_min: scaleMin, scale_max: scaleMax }).where('id', '=', appId).executeTakeFirst();
+    if (result.numUpdatedRows === 0n) throw new NotFoundError('app', appId);
+  }
+
+  async deleteApp(appId: string): Promise<void> {
+    await this.#atomically(async (db) => {
+      // IMPORTANT: give the UIDs back before deleting the gears, because the gears are what
+      // says which UIDs the app held.
+      await db
+        .insertInto('district_uids')
+        .columns(['district_id', 'uid'])
+        .expression(db.selectFrom('gears').select(['district_id', 'uid']).where('app_id', '=', appId))
+        .execute();
+      await db.deleteFrom('gears').where('app_id', '=', appId).execute();
+      const result = await db.deleteFrom('apps').where('id', '=', appId).executeTakeFirst();
+      if (result.numDeletedRows === 0n) throw new NotFoundError('app', appId);
+    });
+  }
+
+  async countUserGears(userId: string): Promise<number> {
+    const row = await this.#db
+      .selectFrom('gears')
+      .innerJoin('apps', 'apps.id', 'gears.app_id')
+      .innerJoin('domains', 'domains.id', 'apps.domain_id')
+      .select((eb) => eb.fn.countAll<number>().as('count'))
+      .where('domains.owner_id', '=', userId)
+      .executeTakeFirstOrThrow();
+    return Number(row.count);
+  }
+
+  // ───────────────────────────── gears
+
+  async createGear(input: { appId: string; nodeId: string; districtId: string; uid: number; desiredState: DesiredState; now: number }): Promise<Gear> {
+    const row: Selectable<GearsTable> = {
+      // OpenShift's gear UUIDs are 32 hex characters; they end up in user names and paths.
+      id: randomUUID().replaceAll('-', ''),
+      app_id: input.appId,
+      node_id: input.nodeId,
+      district_id: input.districtId,
+      uid: input.uid,
+      desired_state: input.desiredState,
+      observed_state: 'new',
+      endpoint: null,
+      created_at: input.now,
+      updated_at: input.now,
+    };
+    try {
+      await this.#db.insertInto('gears').values(row).execute();
+    } catch (error) {
+      throw translateConstraint(error, {
+        unique: () => new ConflictError('uid_in_use', `UID ${input.uid} is already held by another gear of the district`, { field: 'uid', uid: input.uid, districtId: input.districtId }),
+        // The app, node or district went away between the caller's checks and this insert.
+        foreignKey: () =>
+          new ConflictError('gear_reference_missing', 'the app, node or district of the new gear no longer exists', {
+            appId: input.appId,
+            nodeId: input.nodeId,
+            districtId: input.districtId,
+          }),
+      });
+    }
+    return toGear(row);
+  }
+
+  async getGear(id: string): Promise<Gear | undefined> {
+    const row = await this.#db.selectFrom('gears').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && toGear(row);
+  }
+
+  async listGears(filter: { appId?: string; nodeId?: string } = {}): Promise<Gear[]> {
+    const { appId, nodeId } = filter;
+    const rows = await this.#db
+      .selectFrom('gears')
+      .selectAll()
+      .$if(appId !== undefined, (q) => q.where('app_id', '=', appId!))
+      .$if(nodeId !== undefined, (q) => q.where('node_id', '=', nodeId!))
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute();
+    return rows.map(toGear);
+  }
+
+  async deleteGear(id: string): Promise<void> {
+    await this.#atomically(async (db) => {
+      const gear = await db.deleteFrom('gears').where('id', '=', id).returning(['district_id', 'uid']).executeTakeFirst();
+      if (gear === undefined) throw new NotFoundError('gear', id);
+      await db.insertInto('district_uids').values({ district_id: gear.district_id, uid: gear.uid }).execute();
+    });
+  }
+
+  async reportGear(input: { gearId: string; nodeId: string; observedState: GearObservedState; endpoint: string | null; now: number }): Promise<boolean> {
+    // node_id in the WHERE: after a move, the old node's late report must not overwrite the new one's.
+    const result = await this.#db
+      .updateTable('gears')
+      .set({ observed_state: input.observedState, endpoint: input.endpoint, updated_at: input.now })
+      .where('id', '=', input.gearId)
+      .where('node_id', '=', input.nodeId)
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  async allocateUid(districtId: string): Promise<number> {
+    const taken = await this.#db
+      .deleteFrom('district_uids')
+      .where('district_id', '=', districtId)
+      .where('uid', '=', (eb) =>
+        eb
+          .selectFrom('district_uids')
+          .select('uid')
+          .where('district_id', '=', districtId)
+          .orderBy('uid')
+          .limit(1)
+          // On PostgreSQL a concurrent allocation may hold the lowest row: take the next one
+          // instead of waiting and then finding our row gone (which would look like exhaustion).
+          .$if(this.#features.rowLocks, (q) => q.forUpdate().skipLocked()),
+      )
+      .returning('uid')
+      .executeTakeFirst();
+    if (taken !== undefined) return taken.uid;
+
+    // The failure path only: find out whether the district is full or does not exist.
+    const district = await this.#db.selectFrom('districts').select(['name', 'gear_profile']).where('id', '=', districtId).executeTakeFirst();
+    if (district === undefined) throw new NotFoundError('district', districtId, 'districtId');
+    throw new ExhaustedError('district_uids_exhausted', `district '${district.name}' has no UIDs left`, {
+      district: district.name,
+      profile: district.gear_profile,
+    });
+  }
+
+  // ───────────────────────────── districts
+
+  async createDistrict(input: { name: string; gearProfile: string; firstUid: number; maxCapacity: number; now: number }): Promise<District> {
+    requirePositiveInteger(input.maxCapacity, 'maxCapacity');
+    if (!Number.isInteger(input.firstUid) || input.firstUid < 1) throw new InputError(`firstUid must be a positive integer, not ${input.firstUid}`, 'firstUid');
+    const row = { id: randomUUID(), name: input.name, gear_profile: input.gearProfile, first_uid: input.firstUid, max_capacity: input.maxCapacity, created_at: input.now };
+    await this.#atomically(async (db) => {
+      try {
+        await db.insertInto('districts').values(row).execute();
+      } catch (error) {
+        throw translateConstraint(error, {
+          unique: () => new ConflictError('district_exists', `district '${input.name}' already exists`, { field: 'name', name: input.name }),
+        });
+      }
+      await insertFreeUids(db, row.id, input.firstUid, input.firstUid + input.maxCapacity - 1);
+    });
+    return { id: row.id, name: row.name, gearProfile: row.gear_profile, firstUid: row.first_uid, maxCapacity: row.max_capacity, availableUids: row.max_capacity, createdAt: row.created_at };
+  }
+
+  async getDistrictByName(name: string): Promise<District | undefined> {
+    const row = await this.#selectDistrict(this.#db).where('name', '=', name).executeTakeFirst();
+    return row && toDistrict(row);
+  }
+
+  async getDistrict(id: string): Promise<District | undefined> {
+    const row = await this.#selectDistrict(this.#db).where('id', '=', id).executeTakeFirst();
+    return row && toDistrict(row);
+  }
+
+  async listDistricts(): Promise<District[]> {
+    // One grouped count joined to the districts, not one count per district.
+    const rows = await this.#db
+      .selectFrom('districts as d')
+      .leftJoin(
+        (eb) => eb.selectFrom('district_uids').select((eb) => ['district_id', eb.fn.countAll<number>().as('available')]).groupBy('district_id').as('free'),
+        (join) => join.onRef('free.district_id', '=', 'd.id'),
+      )
+      .selectAll('d')
+      .select('free.available as available_uids')
+      .orderBy('d.name')
+      .execute();
+    return rows.map(toDistrict);
+  }
+
+  async addDistrictCapacity(districtId: string, count: number): Promise<District> {
+    requirePositiveInteger(count, 'count');
+    return this.#atomically(async (db) => {
+      const district = await this.#lockDistrict(db, districtId);
+      const end = district.first_uid + district.max_capacity;
+      await insertFreeUids(db, districtId, end, end + count - 1);
+      await db.updateTable('districts').set({ max_capacity: district.max_capacity + count }).where('id', '=', districtId).execute();
+      return toDistrict(await this.#selectDistrict(db).where('id', '=', districtId).executeTakeFirstOrThrow());
+    });
+  }
+
+  async removeDistrictCapacity(districtId: string, count: number): Promise<District> {
+    requirePositiveInteger(count, 'count');
+    return this.#atomically(async (db) => {
+      const district = await this.#lockDistrict(db, districtId);
+      const end = district.first_uid + district.max_capacity;
+      const from = end - count;
+      // Check before deleting rather than delete-and-roll-back: when the caller's transaction
+      // is reused, a caught ConflictError must not leave half the UIDs removed.
+      const free = await db
+        .selectFrom('district_uids')
+        .select((eb) => eb.fn.countAll<number>().as('count'))
+        .where('district_id', '=', districtId)
+        .where('uid', '>=', from)
+        .executeTakeFirstOrThrow();
+      if (count > district.max_capacity || Number(free.count) < count) {
+        throw new ConflictError(
+          'capacity_in_use',
+          `district '${district.name}' cannot give up ${count} UIDs: only ${Number(free.count)} of the last ${Math.min(count, district.max_capacity)} are free`,
+          { field: 'count', district: district.name, requested: count, freeAtEnd: Number(free.count) },
+        );
+      }
+      await db.deleteFrom('district_uids').where('district_id', '=', districtId).where('uid', '>=', from).execute();
+      await db.updateTable('districts').set({ max_capacity: district.max_capacity - count }).where('id', '=', districtId).execute();
+      return toDistrict(await this.#selectDistrict(db).where('id', '=', districtId).executeTakeFirstOrThrow());
+    });
+  }
+
+  async deleteDistrict(id: string): Promise<void> {
+    await this.#atomically(async (db) => {
+      const node = await db.selectFrom('nodes').select('name').where('district_id', '=', id).limit(1).executeTakeFirst();
+      if (node !== undefined) {
+        throw new ConflictError('district_has_nodes', `district still has node '${node.name}'; remove its nodes first`, { districtId: id, node: node.name });
+      }
+      // A node can leave a district while its gears still hold the district's UIDs.
+      const gear = await db.selectFrom('gears').select('id').where('district_id', '=', id).limit(1).executeTakeFirst();
+      if (gear !== undefined) {
+        throw new ConflictError('district_has_gears', `district still has gear '${gear.id}'`, { districtId: id, gear: gear.id });
+      }
+      // The free UIDs go with it (ON DELETE CASCADE).
+      const result = await db.deleteFrom('districts').where('id', '=', id).executeTakeFirst();
+      if (result.numDeletedRows === 0n) throw new NotFoundError('district', id);
+    });
+  }
+
+  // ───────────────────────────── nodes
+
+  async upsertNodeRegistration(input: {
+    name: string;
+    gearProfile: string;
+    maxActiveGears: number;
+    endpoint: string | null;
+    scaleEventId: string | null;
+    credentialHash: string;
+    now: number;
+  }): Promise<Node> {
+    const row = await this.#db
+      .insertInto('nodes')
+      .values({
+        id: randomUUID(),
+        name: input.name,
+        gear_profile: input.gearProfile,
+        district_id: null,
+        state: 'active',
+        state_before_lost: null,
+        max_active_gears: input.maxActiveGears,
+        gears_started: 0,
+        gears_idle: 0,
+        gears_stopped: 0,
+        gears_unknown: 0,
+        active_usage_pct: 0,
+        endpoint: input.endpoint,
+        scale_event_id: input.scaleEventId,
+        credential_hash: input.credentialHash,
+        last_heartbeat_at: input.now,
+        created_at: input.now,
+      })
+      .onConflict((oc) =>
+        oc.column('name').doUpdateSet((eb) => ({
+          endpoint: eb.ref('excluded.endpoint'),
+          max_active_gears: eb.ref('excluded.max_active_gears'),
+          credential_hash: eb.ref('excluded.credential_hash'),
+          // A restarted agent may no longer know which scale-up started it; keep what we knew.
+          scale_event_id: eb.fn.coalesce('excluded.scale_event_id', 'nodes.scale_event_id'),
+          last_heartbeat_at: eb.ref('excluded.last_heartbeat_at'),
+          // Registering is a heartbeat: a lost node returns to its state, a provisioning (or
+          // gone, then re-created under its name) node becomes active, any other keeps its state
+          // (an operator's deactivation survives an agent restart).
+          state: sql<NodeState>`case when nodes.state = 'lost' then coalesce(nodes.state_before_lost, 'active') when nodes.state in ('provisioning', 'gone') then 'active' else nodes.state end`,
+          state_before_lost: sql<NodeState | null>`case when nodes.state = 'lost' then null else nodes.state_before_lost end`,
+        })),
+      )
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toNode(row);
+  }
+
+  async getNode(id: string): Promise<Node | undefined> {
+    const row = await this.#db.selectFrom('nodes').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && toNode(row);
+  }
+
+  async getNodeByName(name: string): Promise<Node | undefined> {
+    const row = await this.#db.selectFrom('nodes').selectAll().where('name', '=', name).executeTakeFirst();
+    return row && toNode(row);
+  }
+
+  async findNodeByCredentialHash(credentialHash: string): Promise<Node | undefined> {
+    const row = await this.#db.selectFrom('nodes').selectAll().where('credential_hash', '=', credentialHash).executeTakeFirst();
+    return row && toNode(row);
+  }
+
+  async listNodes(filter: { districtId?: string; gearProfile?: string; states?: NodeState[] } = {}): Promise<Node[]> {
+    const { districtId, gearProfile, states } = filter;
+    // `in ()` is a syntax error; no state asked for means no node.
+    if (states !== undefined && states.length === 0) return [];
+    const rows = await this.#db
+      .selectFrom('nodes')
+      .selectAll()
+      .$if(districtId !== undefined, (q) => q.where('district_id', '=', districtId!))
+      .$if(gearProfile !== undefined, (q) => q.where('gear_profile', '=', gearProfile!))
+      .$if(states !== undefined, (q) => q.where('state', 'in', states!))
+      .orderBy('name')
+      .execute();
+    return rows.map(toNode);
+  }
+
+  async setNodeDistrict(nodeId: string, districtId: string | null): Promise<void> {
+    let result;
+    try {
+      result = await this.#db.updateTable('nodes').set({ district_id: districtId }).where('id', '=', nodeId).executeTakeFirst();
+    } catch (error) {
+      throw translateConstraint(error, { foreignKey: () => new NotFoundError('district', String(districtId), 'districtId') });
+    }
+    if (result.numUpdatedRows === 0n) throw new NotFoundError('node', nodeId);
+  }
+
+  async setNodeState(nodeId: string, state: NodeState, stateBeforeLost?: NodeState | null): Promise<void> {
+    const result = await this.#db
+      .updateTable('nodes')
+      .set(stateBeforeLost === undefined ? { state } : { state, state_before_lost: stateBeforeLost })
+      .where('id', '=', nodeId)
+      .executeTakeFirst();
+    if (result.numUpdatedRows === 0n) throw new NotFoundError('node', nodeId);
+  }
+
+  async recordHeartbeat(input: { nodeId: string; maxActiveGears: number; reportedGears: GearCounts; activeUsagePct: number; now: number }): Promise<Node> {
+    const row = await this.#db
+      .updateTable('nodes')
+      .set({
+        max_active_gears: input.maxActiveGears,
+        gears_started: input.reportedGears.started,
+        gears_idle: input.reportedGears.idle,
+        gears_stopped: input.reportedGears.stopped,
+        gears_unknown: input.reportedGears.unknown,
+        active_usage_pct: input.activeUsagePct,
+        last_heartbeat_at: input.now,
+        // lost ──heartbeat──▶ the state it had before (model.ts). Done here, in the same
+        // statement, so a heartbeat racing markLostNodes cannot leave a live node lost.
+        state: sql<NodeState>`case when state = 'lost' then coalesce(state_before_lost, 'active') else state end`,
+        state_before_lost: sql<NodeState | null>`case when state = 'lost' then null else state_before_lost end`,
+      })
+      .where('id', '=', input.nodeId)
+      .returningAll()
+      .executeTakeFirst();
+    if (row === undefined) throw new NotFoundError('node', input.nodeId);
+    return toNode(row);
+  }
+
+  async markLostNodes(before: number): Promise<Node[]> {
+    const rows = await this.#db
+      .updateTable('nodes')
+      // Both sides of SET read the row as it was, so state_before_lost gets the old state.
+      .set((eb) => ({ state_before_lost: eb.ref('state'), state: 'lost' as NodeState }))
+      .where('state', 'in', LOSABLE_STATES)
+      // A node that never heartbeated is judged by when it was created.
+      .where((eb) => eb(eb.fn.coalesce('last_heartbeat_at', 'created_at'), '<', before))
+      .returningAll()
+      .execute();
+    return rows.map(toNode).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async countActiveGearsByNode(nodeIds?: string[]): Promise<Map<string, number>> {
+    const counts = new Map<string, number>();
+    if (nodeIds !== undefined && nodeIds.length === 0) return counts;
+    // Every node asked about gets an entry, zero included, so callers need no `?? 0`.
+    for (const id of nodeIds ?? []) counts.set(id, 0);
+    const rows = await this.#db
+      .selectFrom('gears')
+      .select((eb) => ['node_id', eb.fn.countAll<number>().as('count')])
+      .where('desired_state', '=', 'started')
+      .$if(nodeIds !== undefined, (q) => q.where('node_id', 'in', nodeIds!))
+      .groupBy('node_id')
+      .execute();
+    for (const row of rows) counts.set(row.node_id, Number(row.count));
+    return counts;
+  }
+
+  async countGearsOnNode(nodeId: string): Promise<number> {
+    const row = await this.#db
+      .selectFrom('gears')
+      .select((eb) => eb.fn.countAll<number>().as('count'))
+      .where('node_id', '=', nodeId)
+      .executeTakeFirstOrThrow();
+    return Number(row.count);
+  }
+
+  // ───────────────────────────── operations journal
+
+  async createOperation(input: { kind: string; subject: string; phase: string; data: Record<string, unknown>; now: number }): Promise<Operation> {
+    const row: Selectable<OperationsTable> = {
+      id: randomUUID(),
+      kind: input.kind,
+      subject: input.subject,
+      phase: input.phase,
+      status: 'running',
+      data: JSON.stringify(input.data),
+      error: null,
+      created_at: input.now,
+      updated_at: input.now,
+    };
+    await this.#db.insertInto('operations').values(row).execute();
+    return toOperation(row);
+  }
+
+  async updateOperation(
+    id: string,
+    update: { phase?: string; status?: OperationStatus; data?: Record<string, unknown>; error?: string | null; now: number },
+  ): Promise<Operation> {
+    return this.#atomically(async (db) => {
+      const current = await db
+        .selectFrom('operations')
+        .select('data')
+        .where('id', '=', id)
+        .$if(this.#features.rowLocks, (q) => q.forUpdate())
+        .executeTakeFirst();
+      if (current === undefined) throw new NotFoundError('operation', id);
+      // A shallow merge: each phase adds what the next one (or a resuming broker) needs.
+      const data = update.data === undefined ? current.data : JSON.stringify({ ...parseJsonObject(current.data), ...update.data });
+      const row = await db
+        .updateTable('operations')
+        .set({
+          data,
+          updated_at: update.now,
+          ...(update.phase === undefined ? {} : { phase: update.phase }),
+          ...(update.status === undefined ? {} : { status: update.status }),
+          ...(update.error === undefined ? {} : { error: update.error }),
+        })
+        .where('id', '=', id)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      return toOperation(row);
+    });
+  }
+
+  async getOperation(id: string): Promise<Operation | undefined> {
+    const row = await this.#db.selectFrom('operations').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && toOperation(row);
+  }
+
+  async listOperations(filter: { status?: OperationStatus[]; kind?: string } = {}): Promise<Operation[]> {
+    const { status, kind } = filter;
+    if (status !== undefined && status.length === 0) return [];
+    const rows = await this.#db
+      .selectFrom('operations')
+      .selectAll()
+      .$if(status !== undefined, (q) => q.where('status', 'in', status!))
+      .$if(kind !== undefined, (q) => q.where('kind', '=', kind!))
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute();
+    return rows.map(toOperation);
+  }
+
+  // ───────────────────────────── events
+
+  async appendEvent(input: {
+    kind: string;
+    severity: EventSeverity;
+    subject: string;
+    message: string;
+    userId: string | null;
+    data?: Record<string, unknown>;
+    now: number;
+  }): Promise<PlatformEvent> {
+    const row = await this.#db
+      .insertInto('events')
+      .values({
+        time: input.now,
+        kind: input.kind,
+        severity: input.severity,
+        subject: input.subject,
+        message: input.message,
+        user_id: input.userId,
+        data: JSON.stringify(input.data ?? {}),
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toEvent(row);
+  }
+
+  async listEvents(filter: { after?: number; limit: number; userId?: string; kind?: string }): Promise<PlatformEvent[]> {
+    const { after, limit, userId, kind } = filter;
+    if (!Number.isInteger(limit) || limit < 0) throw new InputError(`limit must be a non-negative integer, not ${limit}`, 'limit');
+    if (limit === 0) return [];
+    const rows = await this.#db
+      .selectFrom('events')
+      .selectAll()
+      .$if(after !== undefined, (q) => q.where('id', '>', after!))
+      .$if(userId !== undefined, (q) => q.where('user_id', '=', userId!))
+      .$if(kind !== undefined, (q) => q.where('kind', '=', kind!))
+      .orderBy('id')
+      .limit(limit)
+      .execute();
+    return rows.map(toEvent);
+  }
+
+  // ───────────────────────────── helpers
+
+  /** Runs `work` in a transaction: the caller's if there is one, else a new one. */
+  async #atomically<T>(work: (db: Kysely<Database>) => Promise<T>): Promise<T> {
+    if (this.#inTransaction) return work(this.#db);
+    return this.#db.transaction().execute(work);
+  }
+
+  /** The district row, locked against concurrent capacity changes on PostgreSQL. */
+  async #lockDistrict(db: Kysely<Database>, districtId: string) {
+    const district = await db
+      .selectFrom('districts')
+      .select(['name', 'first_uid', 'max_capacity'])
+      .where('id', '=', districtId)
+      .$if(this.#features.rowLocks, (q) => q.forUpdate())
+      .executeTakeFirst();
+    if (district === undefined) throw new NotFoundError('district', districtId);
+    return district;
+  }
+
+  /** One district with its free-UID count (a correlated count: cheap for one row). */
+  #selectDistrict(db: Kysely<Database>) {
+    return db
+      .selectFrom('districts')
+      .selectAll()
+      .select((eb) =>
+        eb
+          .selectFrom('district_uids')
+          .select(eb.fn.countAll<number>().as('count'))
+          .whereRef('district_uids.district_id', '=', 'districts.id')
+          .as('available_uids'),
+      );
+  }
+}
+
+/**
+ * Inserts the free UIDs from … to (inclusive) with one statement, generated by the database
+ * (a recursive CTE, valid on both dialects), so a 6000-UID district costs one round trip and no
+ * bound-parameter limit is reached however large the pool.
+ */
+async function insertFreeUids(db: Kysely<Database>, districtId: string, from: number, to: number): Promise<void> {
+  await sql`
+    with recursive seq(uid) as (
+      select cast(${from} as integer)
+      union all
+      select uid + 1 from seq where uid < ${to}
+    )
+    insert into district_uids (district_id, uid)
+    select cast(${districtId} as text), uid from seq`.execute(db);
+}
+
+function requirePositiveInteger(value: number, field: string): void {
+  if (!Number.isInteger(value) || value < 1) throw new InputError(`${field} must be a positive integer, not ${value}`, field);
+}
+
+/** Maps a constraint violation to the caller's domain error; any other error passes through. */
+function translateConstraint(error: unknown, errors: { unique?: () => Error; foreignKey?: () => Error }): unknown {
+  const violation = constraintViolation(error);
+  if (violation === 'unique' && errors.unique) return withCause(errors.unique(), error);
+  if (violation === 'foreign-key' && errors.foreignKey) return withCause(errors.foreignKey(), error);
+  return error;
+}
+
+function withCause(error: Error, cause: unknown): Error {
+  // Keep the driver's error for logs without changing the domain error's message.
+  Object.defineProperty(error, 'cause', { value: cause, enumerable: false, configurable: true, writable: true });
+  return error;
+}
+
+function parseJsonObject(text: string): Record<string, unknown> {
+  const value: unknown = JSON.parse(text);
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+}
+
+function toUser(row: Selectable<UsersTable>): User {
+  return { id: row.id, login: row.login, role: row.role, maxGears: row.max_gears, createdAt: row.created_at };
+}
+
+function toToken(row: Selectable<ApiTokensTable>): ApiToken {
+  return { id: row.id, userId: row.user_id, name: row.name, createdAt: row.created_at, expiresAt: row.expires_at };
+}
+
+function toDomain(row: Selectable<DomainsTable>): Domain {
+  return { id: row.id, name: row.name, ownerId: row.owner_id, createdAt: row.created_at };
+}
+
+function toApp(row: Selectable<AppsTable>): App {
+  return {
+    id: row.id,
+    name: row.name,
+    domainId: row.domain_id,
+    cartridge: row.cartridge,
+    gearProfile: row.gear_profile,
+    scaleMin: row.scale_min,
+    scaleMax: row.scale_max,
+    desiredState: row.desired_state,
+    restartGeneration: row.restart_generation,
+    createdAt: row.created_at,
+  };
+}
+
+function toGear(row: Selectable<GearsTable>): Gear {
+  return {
+    id: row.id,
+    appId: row.app_id,
+    nodeId: row.node_id,
+    districtId: row.district_id,
+    uid: row.uid,
+    desiredState: row.desired_state,
+    observedState: row.observed_state,
+    endpoint: row.endpoint,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function toDistrict(row: {
+  id: string;
+  name: string;
+  gear_profile: string;
+  first_uid: number;
+  max_capacity: number;
+  created_at: number;
+  available_uids: number | string | bigint | null;
+}): District {
+  return {
+    id: row.id,
+    name: row.name,
+    gearProfile: row.gear_profile,
+    firstUid: row.first_uid,
+    maxCapacity: row.max_capacity,
+    // null: the left join found no free UID at all.
+    availableUids: Number(row.available_uids ?? 0),
+    createdAt: row.created_at,
+  };
+}
+
+function toNode(row: Selectable<NodesTable>): Node {
+  return {
+    id: row.id,
+    name: row.name,
+    gearProfile: row.gear_profile,
+    districtId: row.district_id,
+    state: row.state,
+    stateBeforeLost: row.state_before_lost,
+    maxActiveGears: row.max_active_gears,
+    reportedGears: { started: row.gears_started, idle: row.gears_idle, stopped: row.gears_stopped, unknown: row.gears_unknown },
+    activeUsagePct: row.active_usage_pct,
+    endpoint: row.endpoint,
+    scaleEventId: row.scale_event_id,
+    lastHeartbeatAt: row.last_heartbeat_at,
+    createdAt: row.created_at,
+  };
+}
+
+function toOperation(row: Selectable<OperationsTable>): Operation {
+  return {
+    id: row.id,
+    kind: row.kind,
+    subject: row.subject,
+    phase: row.phase,
+    status: row.status,
+    data: parseJsonObject(row.data),
+    error: row.error,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function toEvent(row: Selectable<EventsTable>): PlatformEvent {
+  return {
+    id: row.id,
+    time: row.time,
+    kind: row.kind,
+    severity: row.severity,
+    subject: row.subject,
+    message: row.message,
+    userId: row.user_id,
+    data: parseJsonObject(row.data),
+  };
+}

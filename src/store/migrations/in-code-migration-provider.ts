@@ -1,0 +1,22 @@
+import type { Migration, MigrationProvider } from 'kysely';
+import type { StoreDialect } from '../store.ts';
+import { initialMigration } from './0001-initial.ts';
+
+/**
+ * The migrations, listed in code rather than read from a folder: they ship inside the bundle
+ * and cannot go missing at run time. Names sort in the order they must run; never rename or
+ * edit one that has been released — add the next number instead.
+ */
+export class InCodeMigrationProvider implements MigrationProvider {
+  readonly #dialect: StoreDialect;
+
+  constructor(dialect: StoreDialect) {
+    this.#dialect = dialect;
+  }
+
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return {
+      '0001-initial': initialMigration(this.#dialect),
+    };
+  }
+}

@@ -1,0 +1,132 @@
+import type { Generated } from 'kysely';
+import type { DesiredState, EventSeverity, GearObservedState, NodeState, OperationStatus, Role } from '../core/model.ts';
+
+/**
+ * The tables as Kysely sees them. Column names are snake_case in the database and mapped to
+ * the camelCase model by KyselyStore; times are epoch milliseconds (bigint on PostgreSQL,
+ * read back as numbers by the pool's int8 parser; integer on SQLite).
+ */
+export interface Database {
+  users: UsersTable;
+  api_tokens: ApiTokensTable;
+  domains: DomainsTable;
+  apps: AppsTable;
+  gears: GearsTable;
+  districts: DistrictsTable;
+  district_uids: DistrictUidsTable;
+  nodes: NodesTable;
+  operations: OperationsTable;
+  events: EventsTable;
+}
+
+export interface UsersTable {
+  id: string;
+  login: string;
+  role: Role;
+  max_gears: number;
+  created_at: number;
+}
+
+export interface ApiTokensTable {
+  id: string;
+  user_id: string;
+  name: string;
+  /** SHA-256 of the token, hex; the token itself is never stored. */
+  token_hash: string;
+  created_at: number;
+  expires_at: number | null;
+}
+
+export interface DomainsTable {
+  id: string;
+  name: string;
+  owner_id: string;
+  created_at: number;
+}
+
+export interface AppsTable {
+  id: string;
+  domain_id: string;
+  name: string;
+  cartridge: string;
+  gear_profile: string;
+  scale_min: number;
+  scale_max: number;
+  desired_state: DesiredState;
+  restart_generation: number;
+  created_at: number;
+}
+
+export interface GearsTable {
+  id: string;
+  app_id: string;
+  node_id: string;
+  district_id: string;
+  uid: number;
+  desired_state: DesiredState;
+  observed_state: GearObservedState;
+  endpoint: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface DistrictsTable {
+  id: string;
+  name: string;
+  gear_profile: string;
+  first_uid: number;
+  max_capacity: number;
+  created_at: number;
+}
+
+/** The free UIDs of each district: a row is a UID no gear holds. */
+export interface DistrictUidsTable {
+  district_id: string;
+  uid: number;
+}
+
+export interface NodesTable {
+  id: string;
+  name: string;
+  gear_profile: string;
+  district_id: string | null;
+  state: NodeState;
+  state_before_lost: NodeState | null;
+  max_active_gears: number;
+  gears_started: number;
+  gears_idle: number;
+  gears_stopped: number;
+  gears_unknown: number;
+  active_usage_pct: number;
+  endpoint: string | null;
+  scale_event_id: string | null;
+  credential_hash: string;
+  last_heartbeat_at: number | null;
+  created_at: number;
+}
+
+export interface OperationsTable {
+  id: string;
+  kind: string;
+  subject: string;
+  phase: string;
+  status: OperationStatus;
+  /** JSON object, as text: the same on both dialects. */
+  data: string;
+  error: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface EventsTable {
+  /** Auto-increment: monotonic, so `events --follow` can resume after the last id it saw. */
+  id: Generated<number>;
+  time: number;
+  kind: string;
+  severity: EventSeverity;
+  subject: string;
+  message: string;
+  user_id: string | null;
+  /** JSON object, as text. */
+  data: string;
+}
