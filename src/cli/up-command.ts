@@ -1,6 +1,129 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
 import type { Command } from 'commander';
 
-/** `geartide up`: the whole platform on this machine. Written with the broker (src/broker). */
+import { createUserWithToken } from '../broker/bootstrap-admin.ts';
+import { geartideHome, loadBrokerConfig } from '../broker/broker-config.ts';
+import { startBroker, type RunningBroker } from '../broker/broker.ts';
+import { hashCredential, newUserToken } from '../broker/credentials.ts';
+import { waitForShutdownSignal } from './shutdown-signal.ts';
+
+export const UP_BROKER_PORT = 7480;
+export const UP_ROUTER_PORT = 7481;
+const DEFAULT_DISTRICT = 'default';
+
+/**
+ * `geartide up`: the whole platform on this machine — broker on the embedded store, router,
+ * and the local provider with a default district and two node agents (router and agents come
+ * with the node issue; they plug in at `startLocalParts`). A second `up` on the same
+ * $GEARTIDE_HOME reuses its store, its bootstrap token and its admin token.
+ */
 export function registerUpCommand(program: Command): void {
-  program.command('up').description('run a whole platform on this machine (broker, router, local node agents)');
+  program
+    .command('up')
+    .description('run a whole platform on this machine (broker, router, local node agents)')
+    .action(async () => {
+      const platform = await startUp({ env: process.env });
+      process.stdout.write(platform.banner);
+      await waitForShutdownSignal();
+      process.stdout.write('geartide: stopping…\n');
+      await platform.close();
+      process.stdout.write('geartide: stopped\n');
+    });
+}
+
+export interface UpPlatform {
+  readonly broker: RunningBroker;
+  readonly brokerUrl: string;
+  readonly routerUrl: string;
+  readonly token: string;
+  readonly banner: string;
+  close(): Promise<void>;
+}
+
+interface CliConfigFile {
+  brokerUrl?: string;
+  routerUrl?: string;
+  token?: string;
+}
+
+export async function startUp(options: { env: NodeJS.ProcessEnv }): Promise<UpPlatform> {
+  const home = geartideHome(options.env);
+  mkdirSync(home, { recursive: true, mode: 0o700 });
+  const confPath = join(home, 'broker.conf');
+  if (!existsSync(confPath)) writeFirstBrokerConf(confPath);
+
+  const config = loadBrokerConfig({ env: options.env });
+  const broker = await startBroker({ config }).catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new Error(`port ${config.port} is in use: is another geartide up running? Set BROKER_PORT in ${confPath} to use another`);
+    }
+    throw error;
+  });
+  try {
+    const { store } = broker.context;
+    const configPath = join(home, 'config.json');
+    const previous = readCliConfig(configPath);
+    const now = Date.now();
+
+    // Reuse the admin token of an earlier `up` while it still works; otherwise issue one.
+    let token = previous.token;
+    if (token === undefined || !(await store.findUserByTokenHash(hashCredential(token), now))) {
+      const admin = await store.getUserByLogin('admin');
+      if (admin) {
+        token = newUserToken();
+        await store.createToken({ userId: admin.id, name: 'geartide up', tokenHash: hashCredential(token), expiresAt: null, now });
+      } else {
+        token = (await createUserWithToken(store, { login: 'admin', role: 'admin', maxGears: 10_000, now })).token;
+      }
+    }
+    if (!(await store.getDistrictByName(DEFAULT_DISTRICT))) {
+      await broker.context.districts.create({ name: DEFAULT_DISTRICT });
+    }
+
+    const routerUrl = `http://${config.cloudDomain}:${config.routerPublicPort}`;
+    writeFileSync(configPath, `${JSON.stringify({ brokerUrl: broker.url, routerUrl, token }, null, 2)}\n`, { mode: 0o600 });
+    chmodSync(configPath, 0o600);
+
+    const banner = [
+      'geartide is up',
+      `  broker   ${broker.url}  (store: ${store.dialect}, ${config.datastoreUrl.replace(/^sqlite:/, '')})`,
+      `  router   ${routerUrl}  (apps at http://<app>-<domain>.${config.cloudDomain}:${config.routerPublicPort}/)`,
+      `  config   ${configPath}  (the CLI reads the broker URL and your admin token from here)`,
+      `  district ${DEFAULT_DISTRICT} (${config.defaultGearSize})`,
+      '',
+      'Try:  npx geartide domain create demo',
+      '      npx geartide app create hello nodejs -n demo',
+      'Stop: Ctrl-C',
+      '',
+    ].join('\n');
+    return { broker, brokerUrl: broker.url, routerUrl, token, banner, close: () => broker.close() };
+  } catch (error) {
+    await broker.close();
+    throw error;
+  }
+}
+
+function writeFirstBrokerConf(path: string): void {
+  const text = [
+    '# broker.conf written by the first `geartide up`; every key is documented in docs/broker-conf.md.',
+    `BROKER_PORT="${UP_BROKER_PORT}"`,
+    `ROUTER_PUBLIC_PORT="${UP_ROUTER_PORT}"`,
+    '# Node agents started by `up` register with this secret.',
+    `NODE_BOOTSTRAP_TOKEN="${randomBytes(24).toString('base64url')}"`,
+    '',
+  ].join('\n');
+  writeFileSync(path, text, { mode: 0o600 });
+}
+
+function readCliConfig(path: string): CliConfigFile {
+  if (!existsSync(path)) return {};
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as CliConfigFile;
+  } catch {
+    // A damaged config.json is rewritten below; the store keeps the real state.
+    return {};
+  }
 }

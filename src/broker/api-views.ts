@@ -1,0 +1,127 @@
+import type { ApiToken, App, District, Domain, Gear, Node, PlatformEvent, User } from '../core/model.ts';
+import type { Store } from '../store/store.ts';
+
+/** Renders model objects as the REST API's JSON: ISO times, names instead of internal ids. */
+
+export function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+export function userView(user: User) {
+  return { id: user.id, login: user.login, role: user.role, maxGears: user.maxGears, createdAt: iso(user.createdAt) };
+}
+
+export function tokenView(token: ApiToken) {
+  return { id: token.id, name: token.name, createdAt: iso(token.createdAt), expiresAt: token.expiresAt === null ? null : iso(token.expiresAt) };
+}
+
+export function domainView(domain: Domain, ownerLogin: string) {
+  return { id: domain.id, name: domain.name, owner: ownerLogin, createdAt: iso(domain.createdAt) };
+}
+
+export function eventView(event: PlatformEvent) {
+  return {
+    id: event.id,
+    time: iso(event.time),
+    kind: event.kind,
+    severity: event.severity,
+    subject: event.subject,
+    message: event.message,
+    data: event.data,
+  };
+}
+
+export interface AppUrlSettings {
+  readonly cloudDomain: string;
+  readonly routerPublicPort: number;
+}
+
+/** OpenShift v2's app URL: `http://<app>-<domain>.<CLOUD_DOMAIN>/`. */
+export function appUrl(appName: string, domainName: string, settings: AppUrlSettings): string {
+  const port = settings.routerPublicPort === 80 ? '' : `:${settings.routerPublicPort}`;
+  return `http://${appName}-${domainName}.${settings.cloudDomain}${port}/`;
+}
+
+/**
+ * Resolves node and district ids to names once per request: a list of apps with their gears
+ * would otherwise look the same node up once per gear.
+ */
+export class NameResolver {
+  private nodes: Map<string, Node> | undefined;
+  private districts: Map<string, District> | undefined;
+
+  constructor(private readonly store: Pick<Store, 'listNodes' | 'listDistricts'>) {}
+
+  async nodeName(id: string): Promise<string> {
+    this.nodes ??= new Map((await this.store.listNodes()).map((node) => [node.id, node]));
+    return this.nodes.get(id)?.name ?? id;
+  }
+
+  async districtName(id: string | null): Promise<string | null> {
+    if (id === null) return null;
+    this.districts ??= new Map((await this.store.listDistricts()).map((district) => [district.id, district]));
+    return this.districts.get(id)?.name ?? id;
+  }
+}
+
+export async function gearView(gear: Gear, names: NameResolver) {
+  return {
+    id: gear.id,
+    uid: gear.uid,
+    node: await names.nodeName(gear.nodeId),
+    district: (await names.districtName(gear.districtId)) ?? gear.districtId,
+    desiredState: gear.desiredState,
+    observedState: gear.observedState,
+    endpoint: gear.endpoint,
+    createdAt: iso(gear.createdAt),
+  };
+}
+
+export async function appView(app: App, domainName: string, gears: readonly Gear[], names: NameResolver, settings: AppUrlSettings) {
+  return {
+    id: app.id,
+    name: app.name,
+    domain: domainName,
+    url: appUrl(app.name, domainName, settings),
+    cartridge: app.cartridge,
+    gearProfile: app.gearProfile,
+    scale: { min: app.scaleMin, max: app.scaleMax },
+    desiredState: app.desiredState,
+    restartGeneration: app.restartGeneration,
+    createdAt: iso(app.createdAt),
+    gears: await Promise.all(gears.map((gear) => gearView(gear, names))),
+  };
+}
+
+export function districtView(district: District, nodes: readonly Node[]) {
+  return {
+    id: district.id,
+    name: district.name,
+    gearProfile: district.gearProfile,
+    firstUid: district.firstUid,
+    maxCapacity: district.maxCapacity,
+    availableUids: district.availableUids,
+    createdAt: iso(district.createdAt),
+    nodes: nodes
+      .filter((node) => node.districtId === district.id)
+      .map((node) => ({ name: node.name, active: node.state === 'active', state: node.state })),
+  };
+}
+
+export async function nodeView(node: Node, placedActiveGears: number, names: NameResolver) {
+  return {
+    id: node.id,
+    name: node.name,
+    gearProfile: node.gearProfile,
+    district: await names.districtName(node.districtId),
+    state: node.state,
+    maxActiveGears: node.maxActiveGears,
+    placedActiveGears,
+    gears: node.reportedGears,
+    activeUsagePct: node.activeUsagePct,
+    endpoint: node.endpoint,
+    scaleEventId: node.scaleEventId,
+    lastHeartbeatAt: node.lastHeartbeatAt === null ? null : iso(node.lastHeartbeatAt),
+    createdAt: iso(node.createdAt),
+  };
+}

@@ -1,0 +1,21 @@
+import type { Logger } from 'pino';
+
+import type { Store } from '../store/store.ts';
+import type { AppExecutor } from './app-executor.ts';
+import type { BrokerConfig } from './broker-config.ts';
+import type { DistrictExecutor } from './district-executor.ts';
+import type { EventRecorder } from './event-recorder.ts';
+import type { NodeExecutor } from './node-executor.ts';
+
+/** What the REST routes share: the store for reads, executors for every change. */
+export interface BrokerContext {
+  readonly config: BrokerConfig;
+  readonly store: Store;
+  readonly apps: AppExecutor;
+  readonly nodes: NodeExecutor;
+  readonly districts: DistrictExecutor;
+  readonly events: EventRecorder;
+  readonly clock: () => number;
+  readonly log: Logger;
+  readonly version: string;
+}

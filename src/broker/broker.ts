@@ -1,0 +1,185 @@
+import { readFileSync } from 'node:fs';
+
+import swagger from '@fastify/swagger';
+import { Type } from '@sinclair/typebox';
+import { Ajv, type Options as AjvOptions } from 'ajv';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import pino, { type Logger } from 'pino';
+
+import { NotFoundError } from '../core/errors.ts';
+import { openStore } from '../store/open-store.ts';
+import type { Store } from '../store/store.ts';
+import { AppExecutor } from './app-executor.ts';
+import type { BrokerConfig } from './broker-config.ts';
+import type { BrokerContext } from './broker-context.ts';
+import { DistrictExecutor } from './district-executor.ts';
+import { EventRecorder } from './event-recorder.ts';
+import { sendError } from './http-errors.ts';
+import { NodeExecutor } from './node-executor.ts';
+import { NodeHealthController } from './node-health-controller.ts';
+import { resolvePrincipal, type Principal } from './request-auth.ts';
+import { registerAppRoutes } from './routes/app-routes.ts';
+import { registerDistrictRoutes } from './routes/district-routes.ts';
+import { registerEventRoutes } from './routes/event-routes.ts';
+import { registerNodeRoutes } from './routes/node-routes.ts';
+import { registerUserRoutes } from './routes/user-routes.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal;
+  }
+}
+
+export const API_PREFIX = '/api/v1';
+
+export interface BrokerOptions {
+  readonly config: BrokerConfig;
+  /** An open store to use (tests); by default the broker opens config.datastoreUrl and closes it on close(). */
+  readonly store?: Store;
+  readonly clock?: () => number;
+  readonly log?: Logger;
+  /** Run the background controllers (node health). Tests of the API alone turn them off. */
+  readonly controllers?: boolean;
+  /** Listen on the network. `false`: build the app only, for in-process `inject` tests. */
+  readonly listen?: boolean;
+}
+
+export interface RunningBroker {
+  /** Base URL of the broker, e.g. http://127.0.0.1:7480 (the configured public URL when set). */
+  readonly url: string;
+  readonly server: FastifyInstance;
+  readonly context: BrokerContext;
+  close(): Promise<void>;
+}
+
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+export function createBrokerLogger(level: string): Logger {
+  // Tokens travel in the Authorization header and in registration responses; never log them.
+  return pino({ level, redact: { paths: ['req.headers.authorization', '*.token', '*.credential', '*.password'], censor: '[redacted]' } });
+}
+
+export async function startBroker(options: BrokerOptions): Promise<RunningBroker> {
+  const { config } = options;
+  const log = options.log ?? createBrokerLogger(config.logLevel);
+  const clock = options.clock ?? Date.now;
+  const store = options.store ?? (await openStore(config.datastoreUrl));
+  const events = new EventRecorder(store, clock);
+  const context: BrokerContext = {
+    config,
+    store,
+    events,
+    clock,
+    log,
+    version: VERSION,
+    apps: new AppExecutor(store, events, config, clock),
+    nodes: new NodeExecutor(store, events, config, clock),
+    districts: new DistrictExecutor(store, events, config, clock),
+  };
+
+  const server = await buildServer(context);
+  const health = new NodeHealthController(store, events, config, clock, log);
+  let url = config.publicUrl ?? '';
+  try {
+    if (options.listen !== false) {
+      await server.listen({ host: config.host, port: config.port });
+      const address = server.server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : config.port;
+      url = config.publicUrl ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+    }
+    if (options.controllers !== false) health.start();
+  } catch (error) {
+    await server.close();
+    if (!options.store) await store.close();
+    throw error;
+  }
+
+  return {
+    url,
+    server,
+    context,
+    async close() {
+      await health.stop();
+      await server.close();
+      if (!options.store) await store.close();
+    },
+  };
+}
+
+async function buildServer(context: BrokerContext): Promise<FastifyInstance> {
+  // The instance is typed with the plain base logger; pino's Logger is a superset of it.
+  const { config, store, log } = context;
+  const server = Fastify({
+    loggerInstance: log,
+    // Per-request lines would cost more than the requests; errors are logged by sendError.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.apiBodyLimit,
+    // `events --follow` streams stay open; closing the broker must not wait for them.
+    forceCloseConnections: true,
+    return503OnClosing: true,
+  });
+
+  // Bodies are validated strictly: "3" is not an integer and an unknown field is an error.
+  // Query strings and path parameters are text by nature, so there types are coerced.
+  const strict = newAjv({ coerceTypes: false });
+  const coercing = newAjv({ coerceTypes: 'array' });
+  server.setValidatorCompiler(({ schema, httpPart }) => {
+    if (httpPart !== 'body') return coercing.compile(schema);
+    const validate = strict.compile(schema);
+    // A POST without a body is validated as {} so a missing field is named, not "body must be object".
+    return (data: unknown) => {
+      const ok = validate(data === undefined || data === null ? {} : data);
+      return ok ? { value: data } : { error: Object.assign(new Error('validation failed'), { validation: validate.errors }) };
+    };
+  });
+
+  // Set by the onRequest hook below before any handler runs.
+  server.decorateRequest('principal', null as never);
+  server.setErrorHandler((error, request, reply) => sendError(error, request, reply, log));
+  server.setNotFoundHandler((request, reply) => sendError(new NotFoundError('route', `${request.method} ${request.url.split('?')[0]}`), request, reply, log));
+
+  await server.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'geartide broker API', version: context.version, description: 'Apps, gears, districts and node hosts of a geartide platform.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+
+  await server.register(
+    async (api) => {
+      api.addHook('onRequest', async (request) => {
+        request.principal = await resolvePrincipal(request.headers.authorization, store, config.nodeBootstrapToken, context.clock());
+      });
+      api.get('/health', { schema: { tags: ['health'], summary: 'Liveness and the store in use (no auth)', security: [], response: { 200: Type.Object({ status: Type.String(), store: Type.String(), version: Type.String() }) } } }, async () => {
+        await store.listDistricts();
+        return { status: 'ok', store: store.dialect, version: context.version };
+      });
+      api.get('/openapi.json', { schema: { hide: true } }, async () => server.swagger());
+      registerUserRoutes(api, context);
+      registerAppRoutes(api, context);
+      registerDistrictRoutes(api, context);
+      registerNodeRoutes(api, context);
+      registerEventRoutes(api, context);
+    },
+    { prefix: API_PREFIX },
+  );
+  await server.ready();
+  return server as unknown as FastifyInstance;
+}
+
+function newAjv(options: Pick<AjvOptions, 'coerceTypes'>): Ajv {
+  const ajv = new Ajv({ ...options, removeAdditional: false, useDefaults: true, allErrors: false, strict: false });
+  // The formats the schemas use, checked without pulling in ajv-formats.
+  ajv.addFormat('date-time', true);
+  ajv.addFormat('uri', (value: string) => {
+    try {
+      const url = new URL(value);
+      return url.protocol === 'http:' || url.protocol === 'https:';
+    } catch {
+      return false;
+    }
+  });
+  return ajv;
+}

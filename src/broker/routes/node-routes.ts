@@ -1,0 +1,118 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+
+import { AuthError, ForbiddenError, NotFoundError } from '../../core/errors.ts';
+import { ErrorBody, HeartbeatBody, HostName, Id, Items, NodeView, RegisterNodeBody, ReportGearBody } from '../api-schemas.ts';
+import { NameResolver, nodeView } from '../api-views.ts';
+import type { BrokerContext } from '../broker-context.ts';
+import { requireAdmin, requireNodeOrAdmin } from '../request-auth.ts';
+
+const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody };
+const NodeParams = Type.Object({ name: HostName });
+
+const DesiredGear = Type.Object({
+  id: Type.String(),
+  uid: Type.Integer(),
+  app: Type.String(),
+  appId: Type.String(),
+  domain: Type.String(),
+  cartridge: Type.String(),
+  gearProfile: Type.String(),
+  desiredState: Type.String(),
+  restartGeneration: Type.Integer(),
+  observedState: Type.String(),
+  endpoint: Type.Union([Type.String(), Type.Null()]),
+});
+
+export function registerNodeRoutes(server: FastifyInstance, context: BrokerContext): void {
+  const app = server.withTypeProvider<TypeBoxTypeProvider>();
+  const { store } = context;
+
+  async function findNode(name: string) {
+    const node = await store.getNodeByName(name);
+    if (!node) throw new NotFoundError('node', name, 'name');
+    return node;
+  }
+
+  async function render(name: string) {
+    const node = await findNode(name);
+    const placed = await store.countActiveGearsByNode([node.id]);
+    return nodeView(node, placed.get(node.id) ?? 0, new NameResolver(store));
+  }
+
+  app.post('/nodes/register', { schema: { tags: ['nodes'], summary: 'Register a node agent with the bootstrap token; returns its own credential once', body: RegisterNodeBody, response: { 201: Type.Object({ node: NodeView, credential: Type.String(), heartbeatIntervalSeconds: Type.Integer() }), ...errors } } }, async (request, reply) => {
+    if (request.principal.kind === 'anonymous') throw new AuthError('node registration needs the bootstrap token');
+    if (request.principal.kind !== 'bootstrap') {
+      throw new ForbiddenError(context.config.nodeBootstrapToken === undefined ? 'node registration is disabled: NODE_BOOTSTRAP_TOKEN is not set' : 'node registration needs the bootstrap token');
+    }
+    const { node, credential } = await context.nodes.register(request.body);
+    return reply.status(201).send({ node: await render(node.name), credential, heartbeatIntervalSeconds: context.config.nodeHeartbeatIntervalSeconds });
+  });
+
+  app.post('/nodes/:name/heartbeat', { schema: { tags: ['nodes'], summary: "A node agent reports its facts (node's own credential)", params: NodeParams, body: HeartbeatBody, response: { 200: NodeView, ...errors } } }, async (request) => {
+    requireNodeOrAdmin(request.principal, request.params.name, false);
+    if (request.principal.kind !== 'node') throw new ForbiddenError('only the node itself heartbeats');
+    await context.nodes.heartbeat(request.principal.node, request.body);
+    return render(request.params.name);
+  });
+
+  app.get('/nodes/:name/gears', { schema: { tags: ['nodes'], summary: 'Gears the node should run (its own credential, or admin)', params: NodeParams, response: { 200: Items(DesiredGear), ...errors } } }, async (request) => {
+    requireNodeOrAdmin(request.principal, request.params.name, true);
+    const node = await findNode(request.params.name);
+    const gears = await store.listGears({ nodeId: node.id });
+    const apps = new Map<string, Awaited<ReturnType<typeof store.getAppById>>>();
+    const domains = new Map((await store.listDomains()).map((domain) => [domain.id, domain.name]));
+    const items = [];
+    for (const gear of gears) {
+      if (!apps.has(gear.appId)) apps.set(gear.appId, await store.getAppById(gear.appId));
+      const owner = apps.get(gear.appId);
+      if (!owner) continue;
+      items.push({
+        id: gear.id,
+        uid: gear.uid,
+        app: owner.name,
+        appId: owner.id,
+        domain: domains.get(owner.domainId) ?? owner.domainId,
+        cartridge: owner.cartridge,
+        gearProfile: owner.gearProfile,
+        desiredState: gear.desiredState,
+        restartGeneration: owner.restartGeneration,
+        observedState: gear.observedState,
+        endpoint: gear.endpoint,
+      });
+    }
+    return { items };
+  });
+
+  app.put('/nodes/:name/gears/:id', { schema: { tags: ['nodes'], summary: 'A node agent reports what it observes of one of its gears', params: Type.Object({ name: HostName, id: Id }), body: ReportGearBody, response: { 204: Type.Null(), ...errors } } }, async (request, reply) => {
+    requireNodeOrAdmin(request.principal, request.params.name, false);
+    if (request.principal.kind !== 'node') throw new ForbiddenError('only the node itself reports its gears');
+    const ok = await store.reportGear({ gearId: request.params.id, nodeId: request.principal.node.id, observedState: request.body.observedState, endpoint: request.body.endpoint, now: context.clock() });
+    if (!ok) throw new NotFoundError('gear', request.params.id, 'id');
+    return reply.status(204).send(null);
+  });
+
+  app.get('/nodes', { schema: { tags: ['nodes'], summary: 'List node hosts with their facts (admin)', response: { 200: Items(NodeView), ...errors } } }, async (request) => {
+    requireAdmin(request.principal);
+    const nodes = await store.listNodes();
+    const placed = await store.countActiveGearsByNode();
+    const names = new NameResolver(store);
+    return { items: await Promise.all(nodes.map((node) => nodeView(node, placed.get(node.id) ?? 0, names))) };
+  });
+
+  app.get('/nodes/:name', { schema: { tags: ['nodes'], summary: 'Show a node host (admin)', params: NodeParams, response: { 200: NodeView, ...errors } } }, async (request) => {
+    requireAdmin(request.principal);
+    return render(request.params.name);
+  });
+
+  for (const action of ['deactivate', 'activate'] as const) {
+    app.post(`/nodes/:name/${action}`, { schema: { tags: ['nodes'], summary: `${action === 'activate' ? 'Activate' : 'Deactivate'} a node (admin)`, params: NodeParams, response: { 200: NodeView, ...errors } } }, async (request) => {
+      const admin = requireAdmin(request.principal);
+      const node = await findNode(request.params.name);
+      if (action === 'activate') await context.nodes.activate(node, `by ${admin.login}`);
+      else await context.nodes.deactivate(node, `by ${admin.login}`);
+      return render(node.name);
+    });
+  }
+}
