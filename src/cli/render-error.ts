@@ -19,7 +19,11 @@ export function renderError(error: unknown, secrets: readonly (string | undefine
     message = String(error);
   }
   const field = isGeartideError(error) ? error.field : undefined;
-  if (field !== undefined && field !== '' && !message.includes(field)) message += ` (field: ${field})`;
+  // A field the broker named is always shown: the message may use the word in passing ("gears
+  // must be within 1..5") without saying it is the culprit. Local errors (config, usage) often
+  // name their key in the message already; repeating it would only add noise.
+  const fromBroker = isGeartideError(error) && error.context.status !== undefined;
+  if (field !== undefined && field !== '' && (fromBroker || !message.includes(field))) message += ` (field: ${field})`;
 
   let line = `error: ${message.replace(/\s*[\r\n]+\s*/g, ' ').trim()}`;
   for (const secret of secrets) {
