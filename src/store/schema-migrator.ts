@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Migrator } from 'kysely';
 import type { Kysely } from 'kysely';
 import { GeartideError } from '../core/errors.ts';
@@ -14,8 +15,10 @@ const MIGRATION_LOCK_TABLE = 'geartide_migration_lock';
  */
 export class SchemaMigrator {
   readonly #migrator: Migrator;
+  readonly #dialect: StoreDialect;
 
   constructor(db: Kysely<any>, dialect: StoreDialect) {
+    this.#dialect = dialect;
     this.#migrator = new Migrator({
       db,
       provider: new InCodeMigrationProvider(dialect),
@@ -26,6 +29,22 @@ export class SchemaMigrator {
 
   /** Runs the pending migrations; a no-op when there are none. Returns the names it ran. */
   async migrateToLatest(): Promise<string[]> {
+    // Kysely's migration lock is a no-op on SQLite (it assumes one connection), so two
+    // processes opening a new file at once can both try to create the tables; the loser's
+    // transaction rolls back whole. Trying again then finds the winner's migrations applied
+    // and has nothing to do. A migration that is truly broken fails every attempt.
+    const attempts = this.#dialect === 'sqlite' ? 5 : 1;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#migrateOnce();
+      } catch (error) {
+        if (attempt >= attempts) throw error;
+        await sleep(25 * attempt);
+      }
+    }
+  }
+
+  async #migrateOnce(): Promise<string[]> {
     const { error, results } = await this.#migrator.migrateToLatest();
     if (error !== undefined) {
       const failed = results?.find((result) => result.status === 'Error')?.migrationName;
