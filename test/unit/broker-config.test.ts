@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+
+import { BROKER_CONF_KEYS, brokerConfReference, loadBrokerConfig, parseBrokerConf, redactUrl } from '../../src/broker/broker-config.ts';
+import { ConfigError } from '../../src/core/errors.ts';
+
+function homeWith(conf?: string): string {
+  const home = mkdtempSync(join(tmpdir(), 'geartide-conf-'));
+  if (conf !== undefined) writeFileSync(join(home, 'broker.conf'), conf);
+  return home;
+}
+
+describe('broker.conf', () => {
+  it('has a default for every key a fresh machine needs, and they resolve', () => {
+    const home = homeWith();
+    const config = loadBrokerConfig({ env: { GEARTIDE_HOME: home } });
+    assert.equal(config.port, 7480);
+    assert.equal(config.datastoreUrl, `sqlite:${join(home, 'broker.db')}`);
+    assert.equal(config.cloudDomain, 'localhost');
+    assert.equal(config.districtsFirstUid, 1000);
+    assert.equal(config.districtsMaxCapacity, 6000);
+    assert.deepEqual(config.validGearSizes, ['small', 'medium', 'large']);
+    assert.equal(config.nodeBootstrapToken, undefined);
+  });
+
+  it('reads KEY="value" lines, comments and single quotes; the environment overrides the file', () => {
+    const home = homeWith('# a comment\n\nCLOUD_DOMAIN="apps.example.com"\nBROKER_PORT=\'9000\'\nDEFAULT_MAX_GEARS=7\n');
+    const fromFile = loadBrokerConfig({ env: { GEARTIDE_HOME: home } });
+    assert.equal(fromFile.cloudDomain, 'apps.example.com');
+    assert.equal(fromFile.port, 9000);
+    assert.equal(fromFile.defaultMaxGears, 7);
+    const overridden = loadBrokerConfig({ env: { GEARTIDE_HOME: home, BROKER_PORT: '9100' } });
+    assert.equal(overridden.port, 9100);
+  });
+
+  it('reads the file named by --config instead of the one in GEARTIDE_HOME', () => {
+    const other = join(homeWith(), 'custom.conf');
+    writeFileSync(other, 'CLOUD_DOMAIN="custom.example"\n');
+    assert.equal(loadBrokerConfig({ configPath: other, env: { GEARTIDE_HOME: homeWith('CLOUD_DOMAIN="ignored.example"\n') } }).cloudDomain, 'custom.example');
+  });
+
+  const refused: { name: string; conf?: string; env?: Record<string, string>; configPath?: string; key: string; message: RegExp }[] = [
+    { name: 'an unknown key, with a suggestion', conf: 'BROKER_PROT="1"\n', key: 'BROKER_PROT', message: /unknown key BROKER_PROT \(did you mean BROKER_PORT\?\)/ },
+    { name: 'an unknown key far from any known one', conf: 'FROBNICATE="1"\n', key: 'FROBNICATE', message: /unknown key FROBNICATE$/ },
+    { name: 'a non-integer port', conf: 'BROKER_PORT="http"\n', key: 'BROKER_PORT', message: /must be an integer/ },
+    { name: 'a port out of range', env: { BROKER_PORT: '70000' }, key: 'BROKER_PORT', message: /between 0 and 65535/ },
+    { name: 'a line that is not KEY=value', conf: 'just words\n', key: 'line 1', message: /expected KEY="value"/ },
+    { name: 'an unterminated quote', conf: 'CLOUD_DOMAIN="open\n', key: 'CLOUD_DOMAIN', message: /unterminated quote/ },
+    { name: 'a datastore URL of an unknown scheme', env: { DATASTORE_URL: 'mysql://u:secret@h/db' }, key: 'DATASTORE_URL', message: /must start with sqlite: or postgres:\/\// },
+    { name: 'a default gear size not offered', env: { DEFAULT_GEAR_SIZE: 'huge' }, key: 'DEFAULT_GEAR_SIZE', message: /not one of VALID_GEAR_SIZES/ },
+    { name: 'an empty list', env: { VALID_GEAR_SIZES: ' , ' }, key: 'VALID_GEAR_SIZES', message: /at least one value/ },
+    { name: 'a gear size that is not a name', env: { VALID_GEAR_SIZES: 'small,Big Gear' }, key: 'VALID_GEAR_SIZES', message: /not a valid name/ },
+    { name: 'a short bootstrap token', env: { NODE_BOOTSTRAP_TOKEN: 'short' }, key: 'NODE_BOOTSTRAP_TOKEN', message: /at least 16 characters/ },
+    { name: 'a lost-after not longer than the heartbeat', env: { NODE_LOST_AFTER: '5', NODE_HEARTBEAT_INTERVAL: '5' }, key: 'NODE_LOST_AFTER', message: /must be longer than NODE_HEARTBEAT_INTERVAL/ },
+    { name: 'a public URL that is not http', env: { BROKER_PUBLIC_URL: 'ftp://x' }, key: 'BROKER_PUBLIC_URL', message: /http\(s\) URL/ },
+    { name: 'an unknown log level', env: { BROKER_LOG_LEVEL: 'loud' }, key: 'BROKER_LOG_LEVEL', message: /must be one of/ },
+    { name: 'a cloud domain that is not a DNS name', env: { CLOUD_DOMAIN: 'Apps_Example' }, key: 'CLOUD_DOMAIN', message: /DNS name/ },
+    { name: 'a --config file that does not exist', configPath: '/nonexistent/broker.conf', key: '--config', message: /does not exist/ },
+  ];
+  for (const testCase of refused) {
+    it(`refuses ${testCase.name}, naming ${testCase.key}`, () => {
+      const home = homeWith(testCase.conf);
+      assert.throws(
+        () => loadBrokerConfig({ env: { GEARTIDE_HOME: home, ...testCase.env }, configPath: testCase.configPath }),
+        (error: unknown) => {
+          assert.ok(error instanceof ConfigError, `expected ConfigError, got ${String(error)}`);
+          assert.equal(error.field, testCase.key);
+          assert.match(error.message, testCase.message);
+          return true;
+        },
+      );
+    });
+  }
+
+  it('never repeats a datastore password in its messages', () => {
+    assert.equal(redactUrl('postgres://geartide:s3cret@db:5432/geartide'), 'postgres://geartide:***@db:5432/geartide');
+    assert.throws(() => loadBrokerConfig({ env: { GEARTIDE_HOME: homeWith(), DATASTORE_URL: 'mysql://u:s3cret@h/db' } }), (error: Error) => !error.message.includes('s3cret'));
+  });
+
+  it('parses escaped quotes inside double quotes', () => {
+    assert.equal(parseBrokerConf('A="say \\"hi\\""\n', 'test').get('A'), 'say "hi"');
+  });
+
+  it('is documented key by key in docs/broker-conf.md, exactly as the code declares them', () => {
+    const docs = readFileSync(new URL('../../docs/broker-conf.md', import.meta.url), 'utf8');
+    assert.ok(docs.includes(brokerConfReference()), 'docs/broker-conf.md is stale: regenerate it with `npx geartide broker --print-config-reference`');
+    for (const key of Object.keys(BROKER_CONF_KEYS)) assert.ok(docs.includes(`\`${key}\``), `${key} is not documented`);
+  });
+});
