@@ -1,6 +1,6 @@
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ConfigError } from '../core/errors.ts';
 
 /** Where the CLI finds the broker, and who it is there. */
@@ -28,7 +28,7 @@ export interface ResolveCliConfigOptions {
  */
 export function resolveCliConfig(options: ResolveCliConfigOptions = {}): CliConfig {
   const env = options.env ?? process.env;
-  const home = nonEmpty(env.GEARTIDE_HOME) ?? join(options.homeDirectory ?? homedir(), '.geartide');
+  const home = resolve(nonEmpty(env.GEARTIDE_HOME) ?? join(options.homeDirectory ?? homedir(), '.geartide'));
   const configFile = join(home, 'config.json');
   const file = readConfigFile(configFile);
 

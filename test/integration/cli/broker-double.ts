@@ -312,7 +312,9 @@ export async function startBrokerDouble(): Promise<BrokerDouble> {
         for (const [method, pattern, handler] of routes) {
           const match = pattern.exec(path);
           if (method !== request.method || match === null) continue;
-          const result = handler(match.slice(1).map(decodeURIComponent), () => caller(request), body, request, response);
+          // Every route but /health needs a valid token, whether or not the handler reads the user.
+          const user = path === '/health' ? undefined : caller(request);
+          const result = handler(match.slice(1).map(decodeURIComponent), () => user ?? caller(request), body, request, response);
           if (result === 'stream') return;
           const [status, payload] = result;
           if (payload === undefined) {
