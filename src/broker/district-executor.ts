@@ -1,4 +1,4 @@
-import { ConflictError, InputError } from '../core/errors.ts';
+import { ConflictError, InputError, isGeartideError } from '../core/errors.ts';
 import type { District, Node } from '../core/model.ts';
 import type { Store } from '../store/store.ts';
 import type { EventRecorder } from './event-recorder.ts';
@@ -61,7 +61,11 @@ export class DistrictExecutor {
     const updated =
       change.add !== undefined
         ? await this.store.addDistrictCapacity(district.id, change.add)
-        : await this.store.removeDistrictCapacity(district.id, change.remove!);
+        : await this.store.removeDistrictCapacity(district.id, change.remove!).catch((error: unknown) => {
+            // The store names its own parameter (`count`); the API caller sent `remove`.
+            if (isGeartideError(error) && error.code === 'capacity_in_use') throw new ConflictError(error.code, error.message, { ...error.context, field: 'remove' });
+            throw error;
+          });
     await this.record(
       'district.capacity-changed',
       updated,
