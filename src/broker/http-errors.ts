@@ -52,7 +52,7 @@ function describeError(error: unknown): { status: number; body: ErrorBody } {
   const status = fastifyError.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
     const code = FASTIFY_CODES[fastifyError.code ?? ''] ?? 'bad_request';
-    return { status, body: { error: { code, message: fastifyError.message ?? 'bad request', field: code === 'body_too_large' || code === 'invalid_json' ? 'body' : undefined } } };
+    return { status, body: { error: { code, message: fastifyError.message ?? 'bad request', field: FASTIFY_FIELDS[code] } } };
   }
   return { status: 500, body: { error: { code: 'internal', message: 'internal error; the broker log has the details' } } };
 }
@@ -63,6 +63,14 @@ const FASTIFY_CODES: Record<string, string> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid_json',
   FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_json',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalid_content_length',
+};
+
+/** The part of the request each of fastify's own errors is about, so every 4xx names one. */
+const FASTIFY_FIELDS: Record<string, string> = {
+  body_too_large: 'body',
+  invalid_json: 'body',
+  unsupported_media_type: 'Content-Type',
+  invalid_content_length: 'Content-Length',
 };
 
 function validationError(issue: AjvIssue, context: string): ErrorBody['error'] {
