@@ -1,4 +1,4 @@
-import { AuthError, ForbiddenError } from '../core/errors.ts';
+import { AuthError, ForbiddenError, GeartideError } from '../core/errors.ts';
 import type { Node, User } from '../core/model.ts';
 import type { Store } from '../store/store.ts';
 import { hashCredential, NODE_CREDENTIAL_PREFIX, sameSecret } from './credentials.ts';
@@ -18,7 +18,7 @@ export async function resolvePrincipal(
 ): Promise<Principal> {
   if (authorization === undefined) return { kind: 'anonymous' };
   const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-  if (!match) throw new AuthError('the Authorization header must be "Bearer <token>"');
+  if (!match) throw new GeartideError('unauthenticated', 'unauthenticated', 'the Authorization header must be "Bearer <token>"', { field: 'Authorization' });
   const token = match[1]!;
   if (token.startsWith(NODE_CREDENTIAL_PREFIX)) {
     const node = await store.findNodeByCredentialHash(hashCredential(token));
