@@ -227,6 +227,24 @@ export function assertApiError(result: CallResult, want: { status: number; code?
   if (want.field !== undefined) assert.equal(error.field, want.field, where);
 }
 
+/**
+ * Everything an API request could change, read from the store directly (no API, no auth), as
+ * one comparable string: a refused request must leave it exactly as it was.
+ */
+export async function storeState(store: Store): Promise<string> {
+  const users = await store.listUsers();
+  return JSON.stringify({
+    users,
+    tokens: await Promise.all(users.map((user) => store.listTokens(user.id))),
+    domains: await store.listDomains(),
+    apps: await store.listApps(),
+    gears: await store.listGears(),
+    districts: await store.listDistricts(),
+    nodes: await store.listNodes(),
+    events: (await store.listEvents({ limit: 100_000 })).length,
+  });
+}
+
 /** A small seeded PRNG (mulberry32), so a fuzz failure can be replayed. */
 export function seededRandom(seed: number): () => number {
   let state = seed >>> 0;

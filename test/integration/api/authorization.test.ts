@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { BOOTSTRAP_TOKEN, startBrokerHarness, type BrokerHarness } from '../../support/broker-harness.ts';
+import { BOOTSTRAP_TOKEN, startBrokerHarness, storeState, type BrokerHarness } from '../../support/broker-harness.ts';
 import { hashCredential, newUserToken } from '../../../src/broker/credentials.ts';
 import type { Store } from '../../../src/store/store.ts';
 import { STORE_DIALECTS, storeSkipReason } from '../../support/stores.ts';
@@ -155,21 +155,6 @@ const ROWS: Row[] = [
   { method: 'POST', path: '/nodes/node2/activate', want: ADMIN_ONLY },
   { method: 'GET', path: '/events', want: USER_ONLY },
 ];
-
-/** Everything a request could change, read from the store (no API, no auth involved). */
-async function storeState(store: Store): Promise<string> {
-  const users = await store.listUsers();
-  return JSON.stringify({
-    users,
-    tokens: await Promise.all(users.map((user) => store.listTokens(user.id))),
-    domains: await store.listDomains(),
-    apps: await store.listApps(),
-    gears: await store.listGears(),
-    districts: await store.listDistricts(),
-    nodes: await store.listNodes(),
-    events: (await store.listEvents({ limit: 100_000 })).length,
-  });
-}
 
 async function setUp(h: BrokerHarness): Promise<Fixture> {
   const bob = await h.createUser('bob');
