@@ -21,14 +21,37 @@ export interface DialectFeatures {
   readonly rowLocks: boolean;
   /** Serialises placement for a profile until the enclosing transaction ends. */
   lockPlacement(db: Kysely<any>, gearProfile: string): Promise<void>;
+  /** Runs `work` in a transaction on one connection; commits, or rolls back when it throws. */
+  runTransaction<DB, T>(db: Kysely<DB>, work: (trx: Kysely<DB>) => Promise<T>): Promise<T>;
 }
 
 const sqliteFeatures: DialectFeatures = {
   autoIncrementType: 'integer',
   autoIncrementModifier: true,
   rowLocks: false,
-  // SQLite already runs one write transaction at a time, so there is nothing to serialise.
+  // Transactions begin IMMEDIATE (below): a second writer waits at BEGIN, so placements are
+  // already serialised, whichever profile they are for.
   async lockPlacement() {},
+  async runTransaction(db, work) {
+    // IMPORTANT: BEGIN IMMEDIATE, not Kysely's plain (deferred) BEGIN, because a deferred
+    // transaction that reads and then writes cannot wait for another connection's write lock:
+    // SQLite fails it at once with SQLITE_BUSY instead of honouring busy_timeout. Taking the
+    // write lock at BEGIN makes a second connection (a second process) wait its turn. Our
+    // transactions nearly all write, so nothing is lost for readers.
+    return db.connection().execute(async (connection) => {
+      await sql`begin immediate`.execute(connection);
+      let result;
+      try {
+        result = await work(connection);
+      } catch (error) {
+        // SQLite may have rolled back already (e.g. after SQLITE_FULL); the work's error is the news.
+        await sql`rollback`.execute(connection).catch(() => {});
+        throw error;
+      }
+      await sql`commit`.execute(connection);
+      return result;
+    });
+  },
 };
 
 const postgresFeatures: DialectFeatures = {
@@ -39,6 +62,9 @@ const postgresFeatures: DialectFeatures = {
     // A transaction-scoped advisory lock: released by COMMIT/ROLLBACK, so a broker that dies
     // mid-placement cannot leave it held. hashtext maps the profile name onto the lock's key space.
     await sql`select pg_advisory_xact_lock(hashtext(${gearProfile}))`.execute(db);
+  },
+  runTransaction(db, work) {
+    return db.transaction().execute(work);
   },
 };
 

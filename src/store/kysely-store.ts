@@ -24,7 +24,7 @@ import { constraintViolation } from './constraint-violation.ts';
 import { dialectFeatures } from './dialect-features.ts';
 import type { DialectFeatures } from './dialect-features.ts';
 import { SchemaMigrator } from './schema-migrator.ts';
-import type { ApiTokensTable, AppsTable, Database, DomainsTable, EventsTable, GearsTable, NodesTable, OperationsTable, UsersTable } from './schema.ts';
+import type { ApiTokensTable, AppsTable, Database, DistrictsTable, DomainsTable, EventsTable, GearsTable, NodesTable, OperationsTable, UsersTable } from './schema.ts';
 import type { Store, StoreDialect } from './store.ts';
 
 /** Node states from which a missed heartbeat makes a node `lost` (model.ts's state diagram). */
@@ -55,7 +55,7 @@ export class KyselyStore implements Store {
     // Already in one: reuse it. A nested BEGIN is an error on PostgreSQL and SQLite alike, and
     // the caller wants its work to commit or roll back with the enclosing transaction anyway.
     if (this.#inTransaction) return work(this);
-    return this.#db.transaction().execute((trx) => work(new KyselyStore(trx, this.dialect, true)));
+    return this.#features.runTransaction(this.#db, (trx) => work(new KyselyStore(trx, this.dialect, true)));
   }
 
   async lockPlacement(gearProfile: string): Promise<void> {
@@ -80,7 +80,7 @@ export class KyselyStore implements Store {
   // ───────────────────────────── users and tokens
 
   async createUser(input: { login: string; role: Role; maxGears: number; now: number }): Promise<User> {
-    const row = { id: randomUUID(), login: input.login, role: input.role, max_gears: input.maxGears, created_at: input.now };
+    const row = { id: randomUUID(), login: input.login, role: input.role, max_gears: input.maxGears, gear_count: 0, created_at: input.now };
     try {
       await this.#db.insertInto('users').values(row).execute();
     } catch (error) {
@@ -250,8 +250,13 @@ export class KyselyStore implements Store {
   }
 
   async setAppDesiredState(appId: string, state: DesiredState): Promise<void> {
-    const result = await this.#db.updateTable('apps').set({ desired_state: state }).where('id', '=', appId).executeTakeFirst();
-    if (result.numUpdatedRows === 0n) throw new NotFoundError('app', appId);
+    await this.#atomically(async (db) => {
+      const result = await db.updateTable('apps').set({ desired_state: state }).where('id', '=', appId).executeTakeFirst();
+      if (result.numUpdatedRows === 0n) throw new NotFoundError('app', appId);
+      // The app's desired state is its gears' (model.ts): node agents read it per gear, and
+      // countActiveGearsByNode counts gears, so both must change together.
+      await db.updateTable('gears').set({ desired_state: state }).where('app_id', '=', appId).where('desired_state', '!=', state).execute();
+    });
   }
 
   async bumpAppRestartGeneration(appId: string): Promise<number> {
@@ -272,8 +277,24 @@ export class KyselyStore implements Store {
 
   async deleteApp(appId: string): Promise<void> {
     await this.#atomically(async (db) => {
-      // IMPORTANT: give the UIDs back before deleting the gears, because the gears are what
-      // says which UIDs the app held.
+      // IMPORTANT: give the UIDs back (and fix the counters) before deleting the gears,
+      // because the gears are what says which UIDs the app held.
+      await db
+        .updateTable('districts')
+        .set((eb) => ({
+          available_uids: eb(
+            'available_uids',
+            '+',
+            eb.selectFrom('gears').select(eb.fn.countAll<number>().as('count')).where('gears.app_id', '=', appId).whereRef('gears.district_id', '=', 'districts.id'),
+          ),
+        }))
+        .where('id', 'in', (eb) => eb.selectFrom('gears').select('gears.district_id').where('gears.app_id', '=', appId))
+        .execute();
+      await db
+        .updateTable('users')
+        .set((eb) => ({ gear_count: eb('gear_count', '-', eb.selectFrom('gears').select(eb.fn.countAll<number>().as('count')).where('gears.app_id', '=', appId)) }))
+        .where('id', '=', ownerOfApp(db, appId))
+        .execute();
       await db
         .insertInto('district_uids')
         .columns(['district_id', 'uid'])
@@ -286,14 +307,10 @@ export class KyselyStore implements Store {
   }
 
   async countUserGears(userId: string): Promise<number> {
-    const row = await this.#db
-      .selectFrom('gears')
-      .innerJoin('apps', 'apps.id', 'gears.app_id')
-      .innerJoin('domains', 'domains.id', 'apps.domain_id')
-      .select((eb) => eb.fn.countAll<number>().as('count'))
-      .where('domains.owner_id', '=', userId)
-      .executeTakeFirstOrThrow();
-    return Number(row.count);
+    // Read from the counter createGear/deleteGear/deleteApp keep (migration 0002): counting
+    // through apps and domains grows with the user's gears, and this runs on every app creation.
+    const row = await this.#db.selectFrom('users').select('gear_count').where('id', '=', userId).executeTakeFirst();
+    return row?.gear_count ?? 0;
   }
 
   // ───────────────────────────── gears
@@ -313,7 +330,14 @@ export class KyselyStore implements Store {
       updated_at: input.now,
     };
     try {
-      await this.#db.insertInto('gears').values(row).execute();
+      await this.#atomically(async (db) => {
+        await db.insertInto('gears').values(row).execute();
+        await db
+          .updateTable('users')
+          .set((eb) => ({ gear_count: eb('gear_count', '+', 1) }))
+          .where('id', '=', ownerOfApp(db, input.appId))
+          .execute();
+      });
     } catch (error) {
       throw translateConstraint(error, {
         unique: () => new ConflictError('uid_in_use', `UID ${input.uid} is already held by another gear of the district`, { field: 'uid', uid: input.uid, districtId: input.districtId }),
@@ -349,9 +373,11 @@ export class KyselyStore implements Store {
 
   async deleteGear(id: string): Promise<void> {
     await this.#atomically(async (db) => {
-      const gear = await db.deleteFrom('gears').where('id', '=', id).returning(['district_id', 'uid']).executeTakeFirst();
+      const gear = await db.deleteFrom('gears').where('id', '=', id).returning(['district_id', 'uid', 'app_id']).executeTakeFirst();
       if (gear === undefined) throw new NotFoundError('gear', id);
       await db.insertInto('district_uids').values({ district_id: gear.district_id, uid: gear.uid }).execute();
+      await db.updateTable('districts').set((eb) => ({ available_uids: eb('available_uids', '+', 1) })).where('id', '=', gear.district_id).execute();
+      await db.updateTable('users').set((eb) => ({ gear_count: eb('gear_count', '-', 1) })).where('id', '=', ownerOfApp(db, gear.app_id)).execute();
     });
   }
 
@@ -367,30 +393,32 @@ export class KyselyStore implements Store {
   }
 
   async allocateUid(districtId: string): Promise<number> {
-    const taken = await this.#db
-      .deleteFrom('district_uids')
-      .where('district_id', '=', districtId)
-      .where('uid', '=', (eb) =>
-        eb
-          .selectFrom('district_uids')
-          .select('uid')
-          .where('district_id', '=', districtId)
-          .orderBy('uid')
-          .limit(1)
-          // On PostgreSQL a concurrent allocation may hold the lowest row: take the next one
-          // instead of waiting and then finding our row gone (which would look like exhaustion).
-          .$if(this.#features.rowLocks, (q) => q.forUpdate().skipLocked()),
-      )
-      .returning('uid')
-      .executeTakeFirst();
-    if (taken !== undefined) return taken.uid;
+    return this.#atomically(async (db) => {
+      // IMPORTANT: take the district row first, then a UID row — the order add/remove capacity
+      // use too — because on PostgreSQL the opposite order can deadlock against them. Holding
+      // the district row also keeps concurrent allocations in one district from racing for
+      // the same lowest UID: the second waits here and then sees the first one's UID gone.
+      const district = await db
+        .updateTable('districts')
+        .set((eb) => ({ available_uids: eb('available_uids', '-', 1) }))
+        .where('id', '=', districtId)
+        .returning(['name', 'gear_profile'])
+        .executeTakeFirst();
+      if (district === undefined) throw new NotFoundError('district', districtId, 'districtId');
+      const taken = await db
+        .deleteFrom('district_uids')
+        .where('district_id', '=', districtId)
+        .where('uid', '=', (eb) => eb.selectFrom('district_uids').select('uid').where('district_id', '=', districtId).orderBy('uid').limit(1))
+        .returning('uid')
+        .executeTakeFirst();
+      if (taken !== undefined) return taken.uid;
 
-    // The failure path only: find out whether the district is full or does not exist.
-    const district = await this.#db.selectFrom('districts').select(['name', 'gear_profile']).where('id', '=', districtId).executeTakeFirst();
-    if (district === undefined) throw new NotFoundError('district', districtId, 'districtId');
-    throw new ExhaustedError('district_uids_exhausted', `district '${district.name}' has no UIDs left`, {
-      district: district.name,
-      profile: district.gear_profile,
+      // Nothing was taken: put the counter back (the caller's transaction may carry on).
+      await db.updateTable('districts').set((eb) => ({ available_uids: eb('available_uids', '+', 1) })).where('id', '=', districtId).execute();
+      throw new ExhaustedError('district_uids_exhausted', `district '${district.name}' has no UIDs left`, {
+        district: district.name,
+        profile: district.gear_profile,
+      });
     });
   }
 
@@ -399,7 +427,15 @@ export class KyselyStore implements Store {
   async createDistrict(input: { name: string; gearProfile: string; firstUid: number; maxCapacity: number; now: number }): Promise<District> {
     requirePositiveInteger(input.maxCapacity, 'maxCapacity');
     if (!Number.isInteger(input.firstUid) || input.firstUid < 1) throw new InputError(`firstUid must be a positive integer, not ${input.firstUid}`, 'firstUid');
-    const row = { id: randomUUID(), name: input.name, gear_profile: input.gearProfile, first_uid: input.firstUid, max_capacity: input.maxCapacity, created_at: input.now };
+    const row = {
+      id: randomUUID(),
+      name: input.name,
+      gear_profile: input.gearProfile,
+      first_uid: input.firstUid,
+      max_capacity: input.maxCapacity,
+      available_uids: input.maxCapacity,
+      created_at: input.now,
+    };
     await this.#atomically(async (db) => {
       try {
         await db.insertInto('districts').values(row).execute();
@@ -410,31 +446,23 @@ export class KyselyStore implements Store {
       }
       await insertFreeUids(db, row.id, input.firstUid, input.firstUid + input.maxCapacity - 1);
     });
-    return { id: row.id, name: row.name, gearProfile: row.gear_profile, firstUid: row.first_uid, maxCapacity: row.max_capacity, availableUids: row.max_capacity, createdAt: row.created_at };
+    return toDistrict(row);
   }
 
   async getDistrictByName(name: string): Promise<District | undefined> {
-    const row = await this.#selectDistrict(this.#db).where('name', '=', name).executeTakeFirst();
+    const row = await this.#db.selectFrom('districts').selectAll().where('name', '=', name).executeTakeFirst();
     return row && toDistrict(row);
   }
 
   async getDistrict(id: string): Promise<District | undefined> {
-    const row = await this.#selectDistrict(this.#db).where('id', '=', id).executeTakeFirst();
+    const row = await this.#db.selectFrom('districts').selectAll().where('id', '=', id).executeTakeFirst();
     return row && toDistrict(row);
   }
 
   async listDistricts(): Promise<District[]> {
-    // One grouped count joined to the districts, not one count per district.
-    const rows = await this.#db
-      .selectFrom('districts as d')
-      .leftJoin(
-        (eb) => eb.selectFrom('district_uids').select((eb) => ['district_id', eb.fn.countAll<number>().as('available')]).groupBy('district_id').as('free'),
-        (join) => join.onRef('free.district_id', '=', 'd.id'),
-      )
-      .selectAll('d')
-      .select('free.available as available_uids')
-      .orderBy('d.name')
-      .execute();
+    // availableUids is the counter kept with the pool (migration 0002): one plain query, where
+    // counting free UIDs, even grouped, grew with the size of every pool.
+    const rows = await this.#db.selectFrom('districts').selectAll().orderBy('name').execute();
     return rows.map(toDistrict);
   }
 
@@ -444,8 +472,13 @@ export class KyselyStore implements Store {
       const district = await this.#lockDistrict(db, districtId);
       const end = district.first_uid + district.max_capacity;
       await insertFreeUids(db, districtId, end, end + count - 1);
-      await db.updateTable('districts').set({ max_capacity: district.max_capacity + count }).where('id', '=', districtId).execute();
-      return toDistrict(await this.#selectDistrict(db).where('id', '=', districtId).executeTakeFirstOrThrow());
+      const row = await db
+        .updateTable('districts')
+        .set((eb) => ({ max_capacity: district.max_capacity + count, available_uids: eb('available_uids', '+', count) }))
+        .where('id', '=', districtId)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      return toDistrict(row);
     });
   }
 
@@ -471,8 +504,13 @@ export class KyselyStore implements Store {
         );
       }
       await db.deleteFrom('district_uids').where('district_id', '=', districtId).where('uid', '>=', from).execute();
-      await db.updateTable('districts').set({ max_capacity: district.max_capacity - count }).where('id', '=', districtId).execute();
-      return toDistrict(await this.#selectDistrict(db).where('id', '=', districtId).executeTakeFirstOrThrow());
+      const row = await db
+        .updateTable('districts')
+        .set((eb) => ({ max_capacity: district.max_capacity - count, available_uids: eb('available_uids', '-', count) }))
+        .where('id', '=', districtId)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      return toDistrict(row);
     });
   }
 
@@ -770,7 +808,7 @@ export class KyselyStore implements Store {
   /** Runs `work` in a transaction: the caller's if there is one, else a new one. */
   async #atomically<T>(work: (db: Kysely<Database>) => Promise<T>): Promise<T> {
     if (this.#inTransaction) return work(this.#db);
-    return this.#db.transaction().execute(work);
+    return this.#features.runTransaction(this.#db, work);
   }
 
   /** The district row, locked against concurrent capacity changes on PostgreSQL. */
@@ -783,20 +821,6 @@ export class KyselyStore implements Store {
       .executeTakeFirst();
     if (district === undefined) throw new NotFoundError('district', districtId);
     return district;
-  }
-
-  /** One district with its free-UID count (a correlated count: cheap for one row). */
-  #selectDistrict(db: Kysely<Database>) {
-    return db
-      .selectFrom('districts')
-      .selectAll()
-      .select((eb) =>
-        eb
-          .selectFrom('district_uids')
-          .select(eb.fn.countAll<number>().as('count'))
-          .whereRef('district_uids.district_id', '=', 'districts.id')
-          .as('available_uids'),
-      );
   }
 }
 
@@ -814,6 +838,15 @@ async function insertFreeUids(db: Kysely<Database>, districtId: string, from: nu
     )
     insert into district_uids (district_id, uid)
     select cast(${districtId} as text), uid from seq`.execute(db);
+}
+
+/** The user owning an app, as a subquery: for the gear counter of createGear and friends. */
+function ownerOfApp(db: Kysely<Database>, appId: string) {
+  return db
+    .selectFrom('apps')
+    .innerJoin('domains', 'domains.id', 'apps.domain_id')
+    .select('domains.owner_id')
+    .where('apps.id', '=', appId);
 }
 
 function requirePositiveInteger(value: number, field: string): void {
@@ -881,23 +914,14 @@ function toGear(row: Selectable<GearsTable>): Gear {
   };
 }
 
-function toDistrict(row: {
-  id: string;
-  name: string;
-  gear_profile: string;
-  first_uid: number;
-  max_capacity: number;
-  created_at: number;
-  available_uids: number | string | bigint | null;
-}): District {
+function toDistrict(row: Selectable<DistrictsTable>): District {
   return {
     id: row.id,
     name: row.name,
     gearProfile: row.gear_profile,
     firstUid: row.first_uid,
     maxCapacity: row.max_capacity,
-    // null: the left join found no free UID at all.
-    availableUids: Number(row.available_uids ?? 0),
+    availableUids: row.available_uids,
     createdAt: row.created_at,
   };
 }

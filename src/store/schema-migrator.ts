@@ -55,6 +55,12 @@ export class SchemaMigrator {
     return (results ?? []).filter((result) => result.status === 'Success').map((result) => result.migrationName);
   }
 
+  /** Migrates up or down to exactly `name` (tests of a migration start from the one before it). */
+  async migrateTo(name: string): Promise<void> {
+    const { error } = await this.#migrator.migrateTo(name);
+    if (error !== undefined) throw error;
+  }
+
   /** Name of the newest migration applied, or null on an empty database. */
   async currentVersion(): Promise<string | null> {
     const migrations = await this.#migrator.getMigrations();

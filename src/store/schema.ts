@@ -24,6 +24,8 @@ export interface UsersTable {
   login: string;
   role: Role;
   max_gears: number;
+  /** Gears of all apps in the user's domains; kept by KyselyStore with every gear change (0002). */
+  gear_count: number;
   created_at: number;
 }
 
@@ -76,6 +78,8 @@ export interface DistrictsTable {
   gear_profile: string;
   first_uid: number;
   max_capacity: number;
+  /** Rows of this district in district_uids; kept by KyselyStore with every pool change (0002). */
+  available_uids: number;
   created_at: number;
 }
 

@@ -1,6 +1,7 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import type { StoreDialect } from '../store.ts';
 import { initialMigration } from './0001-initial.ts';
+import { usageCountersMigration } from './0002-usage-counters.ts';
 
 /**
  * The migrations, listed in code rather than read from a folder: they ship inside the bundle
@@ -17,6 +18,7 @@ export class InCodeMigrationProvider implements MigrationProvider {
   async getMigrations(): Promise<Record<string, Migration>> {
     return {
       '0001-initial': initialMigration(this.#dialect),
+      '0002-usage-counters': usageCountersMigration(),
     };
   }
 }

@@ -3,10 +3,17 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { ConfigError, GeartideError } from '../../../src/core/errors.ts';
 import { KyselyStore } from '../../../src/store/kysely-store.ts';
+import { InCodeMigrationProvider } from '../../../src/store/migrations/in-code-migration-provider.ts';
+import { createPostgresKysely } from '../../../src/store/postgres-connection.ts';
+import { SchemaMigrator } from '../../../src/store/schema-migrator.ts';
+import { createSqliteKysely } from '../../../src/store/sqlite-connection.ts';
 import { openStore } from '../../../src/store/open-store.ts';
 import type { Store } from '../../../src/store/store.ts';
 import { STORE_DIALECTS, createTestDatabase, storeSkipReason, withStore } from '../../support/stores.ts';
 import { NOW, assertRejectsWith, placeGear, seedPlatform } from './store-fixtures.ts';
+
+/** The newest migration's name: every store opened by openStore must be at it. */
+const LATEST = Object.keys(await new InCodeMigrationProvider('sqlite').getMigrations()).sort().at(-1);
 
 describe('openStore: DATASTORE_URL', () => {
   const bad: { name: string; url: string; message: RegExp }[] = [
@@ -36,7 +43,7 @@ describe('openStore: DATASTORE_URL', () => {
     try {
       assert.equal(store.dialect, 'sqlite');
       assert.ok(store instanceof KyselyStore);
-      assert.equal(await store.schemaVersion(), '0001-initial');
+      assert.equal(await store.schemaVersion(), LATEST);
       assert.equal((await store.createUser({ login: 'a', role: 'admin', maxGears: 1, now: NOW })).login, 'a');
     } finally {
       await store.close();
@@ -60,17 +67,60 @@ for (const dialect of STORE_DIALECTS) {
         const first = await openStore(database.url);
         assert.equal(first.dialect, dialect);
         assert.ok(first instanceof KyselyStore);
-        assert.equal(await first.schemaVersion(), '0001-initial');
+        assert.equal(await first.schemaVersion(), LATEST);
         const user = await first.createUser({ login: 'alice', role: 'admin', maxGears: 5, now: NOW });
         await first.close();
 
         const second = await openStore(database.url);
         try {
           assert.ok(second instanceof KyselyStore);
-          assert.equal(await second.schemaVersion(), '0001-initial');
+          assert.equal(await second.schemaVersion(), LATEST);
           assert.deepEqual(await second.getUserByLogin('alice'), user);
         } finally {
           await second.close();
+        }
+      } finally {
+        await database.remove();
+      }
+    });
+
+    it('back-fills the usage counters of migration 0002 from the rows of a 0001 database', async () => {
+      const database = await createTestDatabase(dialect);
+      try {
+        const db = dialect === 'sqlite' ? createSqliteKysely(database.url.slice('sqlite:'.length)) : createPostgresKysely(database.url);
+        try {
+          await new SchemaMigrator(db, dialect).migrateTo('0001-initial');
+          // Rows as a 0001 broker would have left them: a 4-UID pool with UIDs 1000 and 1002
+          // held by two gears of alice's app, and bob with no gears. (`as never`: schema.ts
+          // describes the newest tables, whose counter columns a 0001 database lacks.)
+          await db.insertInto('users').values([
+            { id: 'u-alice', login: 'alice', role: 'user', max_gears: 9, created_at: NOW },
+            { id: 'u-bob', login: 'bob', role: 'user', max_gears: 9, created_at: NOW },
+          ] as never).execute();
+          await db.insertInto('domains').values({ id: 'd-1', name: 'demo', owner_id: 'u-alice', created_at: NOW }).execute();
+          await db.insertInto('apps').values({ id: 'a-1', domain_id: 'd-1', name: 'web', cartridge: 'nodejs', gear_profile: 'small', scale_min: 1, scale_max: 2, desired_state: 'started', restart_generation: 0, created_at: NOW }).execute();
+          await db.insertInto('districts').values({ id: 'di-1', name: 'small-1', gear_profile: 'small', first_uid: 1000, max_capacity: 4, created_at: NOW } as never).execute();
+          await db.insertInto('district_uids').values([{ district_id: 'di-1', uid: 1001 }, { district_id: 'di-1', uid: 1003 }]).execute();
+          await db.insertInto('nodes').values({ id: 'n-1', name: 'node-1', gear_profile: 'small', district_id: 'di-1', state: 'active', state_before_lost: null, max_active_gears: 5, gears_started: 0, gears_idle: 0, gears_stopped: 0, gears_unknown: 0, active_usage_pct: 0, endpoint: null, scale_event_id: null, credential_hash: 'c', last_heartbeat_at: NOW, created_at: NOW }).execute();
+          for (const uid of [1000, 1002]) {
+            await db.insertInto('gears').values({ id: `g-${uid}`, app_id: 'a-1', node_id: 'n-1', district_id: 'di-1', uid, desired_state: 'started', observed_state: 'new', endpoint: null, created_at: NOW, updated_at: NOW }).execute();
+          }
+        } finally {
+          await db.destroy();
+        }
+
+        const store = await openStore(database.url);
+        try {
+          assert.ok(store instanceof KyselyStore);
+          assert.equal(await store.schemaVersion(), LATEST);
+          assert.equal((await store.getDistrictByName('small-1'))?.availableUids, 2);
+          assert.equal(await store.countUserGears('u-alice'), 2);
+          assert.equal(await store.countUserGears('u-bob'), 0);
+          // And the counters carry on from there.
+          assert.equal(await store.allocateUid('di-1'), 1001);
+          assert.equal((await store.listDistricts())[0]?.availableUids, 1);
+        } finally {
+          await store.close();
         }
       } finally {
         await database.remove();
@@ -187,17 +237,27 @@ for (const dialect of STORE_DIALECTS) {
     it('never hands out the same UID twice to concurrent allocations', () =>
       withStore(dialect, async (store, url) => {
         const district = await store.createDistrict({ name: 'busy', gearProfile: 'small', firstUid: 1000, maxCapacity: 40, now: NOW });
-        const second = await openStore(url);
+        // PostgreSQL: two brokers (two pools) on one database. SQLite: the requests of one broker
+        // on its one connection — a second connection in the same process would block the event
+        // loop inside better-sqlite3 waiting for a lock the first cannot release meanwhile.
+        const second = dialect === 'postgres' ? await openStore(url) : store;
         try {
           const stores: Store[] = [store, second];
-          const uids = await Promise.all(Array.from({ length: 40 }, (_, i) => stores[i % 2]!.allocateUid(district.id)));
+          const uids = await Promise.all(
+            Array.from({ length: 40 }, (_, i) => stores[i % 2]!.transaction(async (tx) => {
+              const uid = await tx.allocateUid(district.id);
+              await sleep(i % 3); // hold the transaction open across a tick, as placement does
+              return uid;
+            })),
+          );
           assert.deepEqual(
             [...uids].sort((a, b) => a - b),
             Array.from({ length: 40 }, (_, i) => 1000 + i),
           );
           await assertRejectsWith(store.allocateUid(district.id), GeartideError, 'district_uids_exhausted');
+          assert.equal((await second.getDistrict(district.id))?.availableUids, 0);
         } finally {
-          await second.close();
+          if (second !== store) await second.close();
         }
       }));
   });

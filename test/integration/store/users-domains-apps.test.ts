@@ -143,6 +143,24 @@ for (const dialect of STORE_DIALECTS) {
         assert.deepEqual(await store.listApps({ ownerId: eve.id, domainId: domain.id }), []);
       }));
 
+    it("stops and starts an app's gears with it, and so its nodes' active load", () =>
+      withStore(dialect, async (store) => {
+        const platform = await seedPlatform(store);
+        const other = await createApp(store, platform.domain.id, 'other');
+        await placeGear(store, platform);
+        await placeGear(store, platform);
+        const untouched = await placeGear(store, { ...platform, app: other });
+
+        await store.setAppDesiredState(platform.app.id, 'stopped');
+        assert.deepEqual((await store.listGears({ appId: platform.app.id })).map((gear) => gear.desiredState), ['stopped', 'stopped']);
+        assert.equal((await store.getGear(untouched.id))?.desiredState, 'started', "another app's gear keeps its state");
+        assert.equal((await store.countActiveGearsByNode([platform.node.id])).get(platform.node.id), 1);
+
+        await store.setAppDesiredState(platform.app.id, 'started');
+        assert.deepEqual((await store.listGears({ appId: platform.app.id })).map((gear) => gear.desiredState), ['started', 'started']);
+        assert.equal((await store.countActiveGearsByNode([platform.node.id])).get(platform.node.id), 3);
+      }));
+
     it('changes desired state, scale and restart generation, and says when the app is gone', () =>
       withStore(dialect, async (store) => {
         const { app } = await seedPlatform(store);
@@ -177,6 +195,14 @@ for (const dialect of STORE_DIALECTS) {
 
         assert.equal(await store.countUserGears(platform.user.id), 3, 'stopped gears count too');
         assert.equal(await store.countUserGears(eve.id), 1);
+
+        const [firstGear] = await store.listGears({ appId: platform.app.id });
+        await store.deleteGear(firstGear!.id);
+        assert.equal(await store.countUserGears(platform.user.id), 2, 'a deleted gear no longer counts');
+        await store.deleteApp(otherApp.id);
+        assert.equal(await store.countUserGears(platform.user.id), 1, "a deleted app's gears no longer count");
+        assert.equal(await store.countUserGears(eve.id), 1);
+        assert.equal(await store.countUserGears('no-such-user'), 0);
       }));
 
     it('deletes an app with its gears and gives their UIDs back', () =>
