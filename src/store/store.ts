@@ -23,6 +23,8 @@ import type {
  * Conventions every method keeps:
  * - A unique-name clash throws `ConflictError` (code `<kind>_exists`) naming the field.
  * - `get*` returns `undefined` when the row is absent; `require*`-style checks are the caller's.
+ * - Methods that change or delete one named row (`set*`, `delete*`, `updateOperation`,
+ *   `recordHeartbeat`) throw NotFoundError when it is absent (`deleteToken` returns false).
  * - Methods that change several rows are atomic by themselves; callers that need several
  *   methods to be atomic together use `transaction()`.
  * - Times are epoch milliseconds supplied by the caller where they matter (`now`), so tests
@@ -36,9 +38,19 @@ export interface Store {
    * Runs `work` in one transaction with a Store bound to it. On PostgreSQL, concurrent
    * transactions that place gears of the same profile are serialised (advisory lock taken by
    * `lockPlacement`), so two brokers cannot over-fill a node.
+   *
+   * Inside `work`, use `tx` only: on SQLite the outer store waits for this very transaction to
+   * end (one connection), so calling it from `work` never returns. `tx.transaction()` reuses the
+   * transaction (no nested BEGIN): its work commits or rolls back with the outer one.
+   * SQLite transactions begin IMMEDIATE: they take the write lock at once.
    */
   transaction<T>(work: (tx: Store) => Promise<T>): Promise<T>;
-  /** Serialises placement for a profile until the end of the enclosing transaction. */
+  /**
+   * Serialises placement for a profile until the end of the enclosing transaction
+   * (`pg_advisory_xact_lock` on PostgreSQL; on SQLite write transactions are serial anyway).
+   * Throws (code `lock_outside_transaction`) when called outside `transaction()`, where
+   * PostgreSQL would release the lock at once.
+   */
   lockPlacement(gearProfile: string): Promise<void>;
 
   close(): Promise<void>;
@@ -81,6 +93,11 @@ export interface Store {
   /** Count of gears of all apps in all domains of a user (for its max_gears limit). */
   countUserGears(userId: string): Promise<number>;
 
+  /**
+   * The gear starts with observedState `new`. Throws ConflictError `uid_in_use` (field `uid`)
+   * when another gear of the district holds the UID, `gear_reference_missing` when the app,
+   * node or district no longer exists.
+   */
   createGear(input: { appId: string; nodeId: string; districtId: string; uid: number; desiredState: DesiredState; now: number }): Promise<Gear>;
   getGear(id: string): Promise<Gear | undefined>;
   listGears(filter?: { appId?: string; nodeId?: string }): Promise<Gear[]>;
@@ -91,7 +108,8 @@ export interface Store {
 
   /**
    * Takes the lowest free UID of the district and returns it. Throws ExhaustedError
-   * `district_uids_exhausted` naming the district when none is left.
+   * `district_uids_exhausted` naming the district (context `district`, `profile`) when none is
+   * left, NotFoundError when the district does not exist.
    */
   allocateUid(districtId: string): Promise<number>;
 
@@ -108,13 +126,20 @@ export interface Store {
    * `capacity_in_use` when fewer than `count` free UIDs are at the end (UIDs in use are never taken).
    */
   removeDistrictCapacity(districtId: string, count: number): Promise<District>;
-  /** Refuses (ConflictError `district_has_nodes`) while nodes are in it. */
+  /**
+   * Refuses (ConflictError `district_has_nodes`) while nodes are in it, and
+   * (`district_has_gears`) while gears hold its UIDs (a node can leave with its gears).
+   */
   deleteDistrict(id: string): Promise<void>;
 
   // nodes
   /**
    * Inserts a node, or, when one of that name exists, updates its registration (endpoint,
    * facts, credential) and keeps its id, district and gears: a restarted agent is the same node.
+   * A new node is `active` (outside any district until `setNodeDistrict`). Re-registering
+   * counts as a heartbeat: `lost` returns to `stateBeforeLost`, `provisioning` and `gone` become
+   * `active`, any other state is kept (a deactivation survives an agent restart). The gear
+   * profile of an existing node is kept; a null `scaleEventId` keeps the one already known.
    */
   upsertNodeRegistration(input: {
     name: string;
@@ -132,13 +157,17 @@ export interface Store {
   setNodeDistrict(nodeId: string, districtId: string | null): Promise<void>;
   /** Sets the lifecycle state. `stateBeforeLost` is written as given (null clears it). */
   setNodeState(nodeId: string, state: NodeState, stateBeforeLost?: NodeState | null): Promise<void>;
+  /** Writes the facts and the time; a `lost` node returns to `stateBeforeLost` (model.ts). */
   recordHeartbeat(input: { nodeId: string; maxActiveGears: number; reportedGears: GearCounts; activeUsagePct: number; now: number }): Promise<Node>;
   /**
    * Marks `lost` every node in active/deactivated/draining whose last heartbeat is older than
    * `before` (remembering its state) and returns the nodes it marked.
    */
   markLostNodes(before: number): Promise<Node[]>;
-  /** Gears placed on each node whose desired state is active, keyed by node id. */
+  /**
+   * Gears placed on each node whose desired state is `started`, keyed by node id. With
+   * `nodeIds`, every one of them has an entry (0 included); without, only nodes with such gears.
+   */
   countActiveGearsByNode(nodeIds?: string[]): Promise<Map<string, number>>;
   countGearsOnNode(nodeId: string): Promise<number>;
 
@@ -151,7 +180,10 @@ export interface Store {
 
   // events
   appendEvent(input: { kind: string; severity: EventSeverity; subject: string; message: string; userId: string | null; data?: Record<string, unknown>; now: number }): Promise<PlatformEvent>;
-  /** Events with id > `after`, oldest first, at most `limit`; `userId` restricts to that user's. */
+  /**
+   * Events with id > `after`, oldest first, at most `limit`; `userId` restricts to that user's,
+   * `kind` to that exact kind.
+   */
   listEvents(filter: { after?: number; limit: number; userId?: string; kind?: string }): Promise<PlatformEvent[]>;
 }
 
