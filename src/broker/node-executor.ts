@@ -88,9 +88,12 @@ export class NodeExecutor {
       activeUsagePct,
       now: this.clock(),
     });
-    if (updated.state === 'lost') {
-      const back = updated.stateBeforeLost ?? 'active';
-      await this.store.setNodeState(node.id, back, null);
+    // The store restores a lost node's state in the heartbeat's own statement (so a heartbeat
+    // racing markLostNodes cannot leave a live node lost); `node` is the row as it was before.
+    const restoredByStore = node.state === 'lost' && updated.state !== 'lost';
+    if (updated.state === 'lost' || restoredByStore) {
+      const back = restoredByStore ? updated.state : (updated.stateBeforeLost ?? 'active');
+      if (!restoredByStore) await this.store.setNodeState(node.id, back, null);
       await this.events.record({
         kind: 'node.recovered',
         subject: `node:${node.name}`,
