@@ -1,5 +1,5 @@
 import { ConflictError, InputError } from '../core/errors.ts';
-import type { App, DesiredState, Domain, Gear, User } from '../core/model.ts';
+import { NODE_STATES, type App, type DesiredState, type Domain, type Gear, type User } from '../core/model.ts';
 import { applyPlacement, createPlacementSnapshot, placeGear, type PlacementSnapshot } from '../core/placement.ts';
 import type { Store } from '../store/store.ts';
 import type { EventRecorder } from './event-recorder.ts';
@@ -187,7 +187,10 @@ export async function loadPlacementSnapshot(
   store: Pick<Store, 'listNodes' | 'listDistricts' | 'countActiveGearsByNode'>,
   gearProfile: string,
 ): Promise<PlacementSnapshot> {
-  const nodes = await store.listNodes({ gearProfile, states: ['active'] });
+  // Every node of the profile, not only active ones: the planner picks candidates itself, and
+  // when none fits it explains why ("1 node is lost ('n1')"), which it can only do if it sees
+  // them. Gone nodes never come back, so they are no reason worth telling.
+  const nodes = await store.listNodes({ gearProfile, states: NODE_STATES.filter((state) => state !== 'gone') });
   const districts = (await store.listDistricts()).filter((district) => district.gearProfile === gearProfile);
   const active = await store.countActiveGearsByNode(nodes.map((node) => node.id));
   return createPlacementSnapshot({
