@@ -50,7 +50,7 @@ export class SchemaMigrator {
       const failed = results?.find((result) => result.status === 'Error')?.migrationName;
       // No failed migration: the database could not be reached or locked; let the caller say so.
       if (failed === undefined) throw error;
-      throw new GeartideError('migration_failed', 'internal', `schema migration '${failed}' failed: ${describe(error)}`, { migration: failed }, { cause: error });
+      throw new GeartideError('migration_failed', 'internal', `schema migration '${failed}' failed: ${messageOf(error)}`, { migration: failed }, { cause: error });
     }
     return (results ?? []).filter((result) => result.status === 'Success').map((result) => result.migrationName);
   }
@@ -69,6 +69,6 @@ export class SchemaMigrator {
   }
 }
 
-function describe(error: unknown): string {
+function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
