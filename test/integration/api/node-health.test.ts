@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import pino from 'pino';
 
 import { NodeHealthController } from '../../../src/broker/node-health-controller.ts';
-import { withBroker, type BrokerHarness, type HarnessNode } from '../../support/broker-harness.ts';
+import { BOOTSTRAP_TOKEN, withBroker, type BrokerHarness, type HarnessNode } from '../../support/broker-harness.ts';
 import { STORE_DIALECTS, storeSkipReason } from '../../support/stores.ts';
 
 const FACTS = { maxActiveGears: 10, gears: { started: 1, idle: 0, stopped: 0, unknown: 0 } };
@@ -99,12 +99,13 @@ for (const dialect of STORE_DIALECTS) {
       withBroker(
         dialect,
         async (h) => {
-          const [node] = await h.registerNodes(1);
-          assert.equal((await h.ok('POST', '/nodes/register', { token: (await import('../../support/broker-harness.ts')).BOOTSTRAP_TOKEN, body: { name: node!.name, gearProfile: 'small', maxActiveGears: 10 }, status: 201 })).heartbeatIntervalSeconds, 1);
+          const registered = await h.ok('POST', '/nodes/register', { token: BOOTSTRAP_TOKEN, body: { name: 'node1', gearProfile: 'small', maxActiveGears: 10 }, status: 201 });
+          assert.equal(registered.heartbeatIntervalSeconds, 1, 'the agent is told the configured interval');
+          const node = { name: 'node1' };
           h.advance(2001);
           // The controller checks every 500 ms (a quarter of NODE_LOST_AFTER) on the harness clock.
           const deadline = Date.now() + 5000;
-          while ((await state(h, node!.name)) !== 'lost') {
+          while ((await state(h, node.name)) !== 'lost') {
             assert.ok(Date.now() < deadline, 'the controller did not mark the node lost within 5 s');
             await sleep(100);
           }
