@@ -1,14 +1,20 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 
 import { BROKER_CONF_KEYS, brokerConfReference, loadBrokerConfig, parseBrokerConf, redactUrl } from '../../src/broker/broker-config.ts';
 import { ConfigError } from '../../src/core/errors.ts';
 
+const homes: string[] = [];
+after(() => {
+  for (const home of homes) rmSync(home, { recursive: true, force: true });
+});
+
 function homeWith(conf?: string): string {
   const home = mkdtempSync(join(tmpdir(), 'geartide-conf-'));
+  homes.push(home);
   if (conf !== undefined) writeFileSync(join(home, 'broker.conf'), conf);
   return home;
 }
