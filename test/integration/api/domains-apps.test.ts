@@ -156,11 +156,8 @@ for (const dialect of STORE_DIALECTS) {
         assert.equal((await h.ok('GET', '/domains/bobs/apps/web', { token: bob.token })).desiredState, 'started');
       }));
 
-    // Store.setAppDesiredState documents that it covers the app's gears; KyselyStore only
-    // updates the app row (src/store/kysely-store.ts), so gears and node load never follow.
     it(
       'stops and starts an app: its gears and the nodes\' placed load follow',
-      { todo: 'KyselyStore.setAppDesiredState does not update the gears (store bug, reported to the store owner)' },
       () =>
         withBroker(dialect, async (h) => {
           const bob = await platform(h);
