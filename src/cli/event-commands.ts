@@ -54,6 +54,8 @@ async function followEvents(context: CliContext, options: EventOptions, json: bo
 
   let lastId = options.after;
   let delay = RECONNECT_FIRST_MS;
+  // One warning per outage, not one per retry: a broker down for an hour must not flood stderr.
+  let warned = false;
   try {
     while (!abort.signal.aborted) {
       const parser = new SseParser();
@@ -61,6 +63,7 @@ async function followEvents(context: CliContext, options: EventOptions, json: bo
       try {
         const body = await client.openEventStream({ after: lastId, lastEventId: lastId, kind: options.kind, signal: abort.signal });
         delay = RECONNECT_FIRST_MS;
+        warned = false;
         const decoder = new TextDecoder();
         for await (const chunk of body) {
           for (const message of parser.push(decoder.decode(chunk, { stream: true }))) {
@@ -81,7 +84,8 @@ async function followEvents(context: CliContext, options: EventOptions, json: bo
       }
       if (abort.signal.aborted) break;
       const wait = parser.retryMs ?? delay;
-      context.warn(`warning: event stream dropped (${reason}); reconnecting in ${(wait / 1000).toFixed(1)}s`);
+      if (!warned) context.warn(`warning: event stream dropped (${reason}); reconnecting (Ctrl-C to stop)`);
+      warned = true;
       try {
         await sleep(wait, undefined, { signal: abort.signal });
       } catch {
