@@ -2,6 +2,7 @@ import { ConflictError, InputError } from '../core/errors.ts';
 import { NODE_STATES, type App, type DesiredState, type Domain, type Gear, type User } from '../core/model.ts';
 import { applyPlacement, createPlacementSnapshot, placeGear, type PlacementSnapshot } from '../core/placement.ts';
 import type { Store } from '../store/store.ts';
+import type { ChangeNotifier } from './change-notifier.ts';
 import type { EventRecorder } from './event-recorder.ts';
 
 export interface AppSettings {
@@ -27,6 +28,7 @@ export class AppExecutor {
   constructor(
     private readonly store: Store,
     private readonly events: EventRecorder,
+    private readonly changes: ChangeNotifier,
     private readonly settings: AppSettings,
     private readonly clock: () => number,
   ) {}
@@ -63,6 +65,7 @@ export class AppExecutor {
       const gears = await this.addGears(tx, app, range.min, new Map());
       return { app, gears };
     });
+    this.changes.notify();
     await this.events.record({
       kind: 'app.created',
       subject: `app:${domain.name}/${request.name}`,
@@ -103,6 +106,7 @@ export class AppExecutor {
       }
       return { before: gears.length, after: target };
     });
+    this.changes.notify();
     if (before !== after) {
       await this.events.record({
         kind: 'app.scaled',
@@ -117,6 +121,7 @@ export class AppExecutor {
 
   async setDesiredState(owner: User, domain: Domain, app: App, state: DesiredState): Promise<void> {
     await this.store.setAppDesiredState(app.id, state);
+    this.changes.notify();
     await this.events.record({
       kind: state === 'started' ? 'app.started' : 'app.stopped',
       subject: `app:${domain.name}/${app.name}`,
@@ -131,6 +136,7 @@ export class AppExecutor {
       throw new ConflictError('app_stopped', `app ${app.name} is stopped; start it instead of restarting it`, { field: 'app' });
     }
     const generation = await this.store.bumpAppRestartGeneration(app.id);
+    this.changes.notify();
     await this.events.record({
       kind: 'app.restarted',
       subject: `app:${domain.name}/${app.name}`,
@@ -142,6 +148,7 @@ export class AppExecutor {
 
   async deleteApp(owner: User, domain: Domain, app: App): Promise<void> {
     await this.store.deleteApp(app.id);
+    this.changes.notify();
     await this.events.record({
       kind: 'app.deleted',
       subject: `app:${domain.name}/${app.name}`,

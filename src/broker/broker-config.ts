@@ -57,6 +57,11 @@ export const BROKER_CONF_KEYS = {
     default: undefined,
     doc: 'Shared secret a node agent presents to register; registration is refused while unset. At least 16 characters.',
   },
+  ROUTER_TOKEN: {
+    kind: 'secret',
+    default: undefined,
+    doc: 'Shared secret routers present to read the route table; routers are refused while unset. At least 16 characters.',
+  },
   NODE_HEARTBEAT_INTERVAL: {
     kind: 'integer',
     default: '5',
@@ -98,6 +103,7 @@ export interface BrokerConfig {
   readonly cloudDomain: string;
   readonly routerPublicPort: number;
   readonly nodeBootstrapToken: string | undefined;
+  readonly routerToken: string | undefined;
   readonly nodeHeartbeatIntervalSeconds: number;
   readonly nodeLostAfterSeconds: number;
   readonly validGearSizes: readonly string[];
@@ -240,9 +246,16 @@ function resolveBrokerConfig(raw: ReadonlyMap<string, string>, home: string): Br
     throw new ConfigError(`CLOUD_DOMAIN must be a DNS name, got '${cloudDomain}'`, 'CLOUD_DOMAIN');
   }
 
-  const bootstrap = get('NODE_BOOTSTRAP_TOKEN');
-  if (bootstrap !== undefined && bootstrap !== '' && bootstrap.length < 16) {
-    throw new ConfigError('NODE_BOOTSTRAP_TOKEN must be at least 16 characters', 'NODE_BOOTSTRAP_TOKEN');
+  const secret = (key: 'NODE_BOOTSTRAP_TOKEN' | 'ROUTER_TOKEN'): string | undefined => {
+    const value = get(key);
+    if (value === undefined || value === '') return undefined;
+    if (value.length < 16) throw new ConfigError(`${key} must be at least 16 characters`, key);
+    return value;
+  };
+  const bootstrap = secret('NODE_BOOTSTRAP_TOKEN');
+  const routerToken = secret('ROUTER_TOKEN');
+  if (bootstrap !== undefined && bootstrap === routerToken) {
+    throw new ConfigError('ROUTER_TOKEN must differ from NODE_BOOTSTRAP_TOKEN: each grants different rights', 'ROUTER_TOKEN');
   }
 
   const validGearSizes = list('VALID_GEAR_SIZES');
@@ -266,7 +279,8 @@ function resolveBrokerConfig(raw: ReadonlyMap<string, string>, home: string): Br
     datastoreUrl,
     cloudDomain,
     routerPublicPort: integer('ROUTER_PUBLIC_PORT'),
-    nodeBootstrapToken: bootstrap === '' ? undefined : bootstrap,
+    nodeBootstrapToken: bootstrap,
+    routerToken,
     nodeHeartbeatIntervalSeconds: heartbeat,
     nodeLostAfterSeconds: lostAfter,
     validGearSizes,

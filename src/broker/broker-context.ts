@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Store } from '../store/store.ts';
 import type { AppExecutor } from './app-executor.ts';
 import type { BrokerConfig } from './broker-config.ts';
+import type { ChangeNotifier } from './change-notifier.ts';
 import type { DistrictExecutor } from './district-executor.ts';
 import type { EventRecorder } from './event-recorder.ts';
 import type { NodeExecutor } from './node-executor.ts';
@@ -15,6 +16,8 @@ export interface BrokerContext {
   readonly nodes: NodeExecutor;
   readonly districts: DistrictExecutor;
   readonly events: EventRecorder;
+  /** Wakes watchers (node agents, routers) after a change they may see. */
+  readonly changes: ChangeNotifier;
   readonly clock: () => number;
   readonly log: Logger;
   readonly version: string;

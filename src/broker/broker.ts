@@ -10,6 +10,7 @@ import { NotFoundError } from '../core/errors.ts';
 import { openStore } from '../store/open-store.ts';
 import type { Store } from '../store/store.ts';
 import { AppExecutor } from './app-executor.ts';
+import { ChangeNotifier } from './change-notifier.ts';
 import type { BrokerConfig } from './broker-config.ts';
 import type { BrokerContext } from './broker-context.ts';
 import { DistrictExecutor } from './district-executor.ts';
@@ -22,6 +23,7 @@ import { registerAppRoutes } from './routes/app-routes.ts';
 import { registerDistrictRoutes } from './routes/district-routes.ts';
 import { registerEventRoutes } from './routes/event-routes.ts';
 import { registerNodeRoutes } from './routes/node-routes.ts';
+import { registerRouteTableRoutes } from './routes/route-table-routes.ts';
 import { registerUserRoutes } from './routes/user-routes.ts';
 
 declare module 'fastify' {
@@ -65,14 +67,16 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   const clock = options.clock ?? Date.now;
   const store = options.store ?? (await openStore(config.datastoreUrl));
   const events = new EventRecorder(store, clock);
+  const changes = new ChangeNotifier();
   const context: BrokerContext = {
     config,
     store,
     events,
+    changes,
     clock,
     log,
     version: VERSION,
-    apps: new AppExecutor(store, events, config, clock),
+    apps: new AppExecutor(store, events, changes, config, clock),
     nodes: new NodeExecutor(store, events, config, clock),
     districts: new DistrictExecutor(store, events, config, clock),
   };
@@ -150,7 +154,7 @@ async function buildServer(context: BrokerContext): Promise<FastifyInstance> {
   await server.register(
     async (api) => {
       api.addHook('onRequest', async (request) => {
-        request.principal = await resolvePrincipal(request.headers.authorization, store, config.nodeBootstrapToken, context.clock());
+        request.principal = await resolvePrincipal(request.headers.authorization, store, config, context.clock());
       });
       api.get('/health', { schema: { tags: ['health'], summary: 'Liveness and the store in use (no auth)', security: [], response: { 200: Type.Object({ status: Type.String(), store: Type.String(), version: Type.String() }) } } }, async () => {
         await store.listDistricts();
@@ -162,6 +166,7 @@ async function buildServer(context: BrokerContext): Promise<FastifyInstance> {
       registerDistrictRoutes(api, context);
       registerNodeRoutes(api, context);
       registerEventRoutes(api, context);
+      registerRouteTableRoutes(api, context);
     },
     { prefix: API_PREFIX },
   );

@@ -1,5 +1,6 @@
 import type { EventSeverity, PlatformEvent } from '../core/model.ts';
 import type { Store } from '../store/store.ts';
+import { ChangeNotifier } from './change-notifier.ts';
 
 export interface EventInput {
   readonly kind: string;
@@ -16,7 +17,7 @@ export interface EventInput {
  * timer, so events written by another broker replica reach them too).
  */
 export class EventRecorder {
-  private readonly waiters = new Set<() => void>();
+  private readonly recorded = new ChangeNotifier();
 
   constructor(
     private readonly store: Pick<Store, 'appendEvent'>,
@@ -33,22 +34,12 @@ export class EventRecorder {
       data: input.data ?? {},
       now: this.clock(),
     });
-    for (const wake of this.waiters) wake();
+    this.recorded.notify();
     return event;
   }
 
   /** Resolves when an event is recorded here, after `timeoutMs`, or when `signal` aborts. */
   waitForEvent(timeoutMs: number, signal: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.waiters.delete(done);
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, timeoutMs);
-      this.waiters.add(done);
-      signal.addEventListener('abort', done, { once: true });
-    });
+    return this.recorded.wait(timeoutMs, signal);
   }
 }

@@ -8,12 +8,13 @@ export type Principal =
   | { readonly kind: 'anonymous' }
   | { readonly kind: 'user'; readonly user: User }
   | { readonly kind: 'node'; readonly node: Node }
-  | { readonly kind: 'bootstrap' };
+  | { readonly kind: 'bootstrap' }
+  | { readonly kind: 'router' };
 
 export async function resolvePrincipal(
   authorization: string | undefined,
   store: Pick<Store, 'findUserByTokenHash' | 'findNodeByCredentialHash'>,
-  bootstrapToken: string | undefined,
+  secrets: { readonly nodeBootstrapToken: string | undefined; readonly routerToken: string | undefined },
   now: number,
 ): Promise<Principal> {
   if (authorization === undefined) return { kind: 'anonymous' };
@@ -25,7 +26,8 @@ export async function resolvePrincipal(
     if (!node) throw new AuthError('unknown node credential');
     return { kind: 'node', node };
   }
-  if (bootstrapToken !== undefined && sameSecret(token, bootstrapToken)) return { kind: 'bootstrap' };
+  if (secrets.nodeBootstrapToken !== undefined && sameSecret(token, secrets.nodeBootstrapToken)) return { kind: 'bootstrap' };
+  if (secrets.routerToken !== undefined && sameSecret(token, secrets.routerToken)) return { kind: 'router' };
   const found = await store.findUserByTokenHash(hashCredential(token), now);
   if (!found) throw new AuthError('unknown or expired token');
   return { kind: 'user', user: found.user };
@@ -34,7 +36,7 @@ export async function resolvePrincipal(
 export function requireUser(principal: Principal): User {
   if (principal.kind === 'user') return principal.user;
   if (principal.kind === 'anonymous') throw new AuthError();
-  throw new ForbiddenError('this endpoint is for users; node credentials and the bootstrap token cannot use it');
+  throw new ForbiddenError('this endpoint is for users; node credentials, the bootstrap token and the router token cannot use it');
 }
 
 export function requireAdmin(principal: Principal): User {
@@ -52,4 +54,12 @@ export function requireNodeOrAdmin(principal: Principal, nodeName: string, allow
   if (allowAdmin && principal.kind === 'user' && principal.user.role === 'admin') return;
   if (principal.kind === 'anonymous') throw new AuthError();
   throw new ForbiddenError(`only node ${nodeName}'s own credential may do this`);
+}
+
+/** The route table is for routers, and for admins who want to see it. */
+export function requireRouterOrAdmin(principal: Principal): void {
+  if (principal.kind === 'router') return;
+  if (principal.kind === 'user' && principal.user.role === 'admin') return;
+  if (principal.kind === 'anonymous') throw new AuthError();
+  throw new ForbiddenError('the route table needs the router token or the admin role');
 }

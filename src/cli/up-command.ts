@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { Command } from 'commander';
 
 import { createUserWithToken } from '../broker/bootstrap-admin.ts';
-import { geartideHome, loadBrokerConfig } from '../broker/broker-config.ts';
+import { geartideHome, loadBrokerConfig, parseBrokerConf } from '../broker/broker-config.ts';
 import { startBroker, type RunningBroker } from '../broker/broker.ts';
 import { hashCredential, newUserToken } from '../broker/credentials.ts';
 import { waitForShutdownSignal } from './shutdown-signal.ts';
@@ -53,7 +53,7 @@ export async function startUp(options: { env: NodeJS.ProcessEnv }): Promise<UpPl
   const home = geartideHome(options.env);
   mkdirSync(home, { recursive: true, mode: 0o700 });
   const confPath = join(home, 'broker.conf');
-  if (!existsSync(confPath)) writeFirstBrokerConf(confPath);
+  ensureUpSecrets(confPath);
 
   const config = loadBrokerConfig({ env: options.env });
   const broker = await startBroker({ config }).catch((error: unknown) => {
@@ -106,16 +106,25 @@ export async function startUp(options: { env: NodeJS.ProcessEnv }): Promise<UpPl
   }
 }
 
-function writeFirstBrokerConf(path: string): void {
-  const text = [
-    '# broker.conf written by the first `geartide up`; every key is documented in docs/broker-conf.md.',
-    `BROKER_PORT="${UP_BROKER_PORT}"`,
-    `ROUTER_PUBLIC_PORT="${UP_ROUTER_PORT}"`,
-    '# Node agents started by `up` register with this secret.',
-    `NODE_BOOTSTRAP_TOKEN="${randomBytes(24).toString('base64url')}"`,
-    '',
-  ].join('\n');
-  writeFileSync(path, text, { mode: 0o600 });
+/**
+ * The first `up` writes a broker.conf with the ports and fresh secrets; a later one adds any
+ * secret an older home lacks, and otherwise leaves the operator's file alone.
+ */
+function ensureUpSecrets(path: string): void {
+  if (!existsSync(path)) {
+    const text = [
+      '# broker.conf written by the first `geartide up`; every key is documented in docs/broker-conf.md.',
+      `BROKER_PORT="${UP_BROKER_PORT}"`,
+      `ROUTER_PUBLIC_PORT="${UP_ROUTER_PORT}"`,
+      '',
+    ].join('\n');
+    writeFileSync(path, text, { mode: 0o600 });
+  }
+  const existing = parseBrokerConf(readFileSync(path, 'utf8'), path);
+  const missing: string[] = [];
+  if (!existing.has('NODE_BOOTSTRAP_TOKEN')) missing.push('# Node agents started by `up` register with this secret.', `NODE_BOOTSTRAP_TOKEN="${randomBytes(24).toString('base64url')}"`);
+  if (!existing.has('ROUTER_TOKEN')) missing.push('# The router started by `up` reads the route table with this secret.', `ROUTER_TOKEN="${randomBytes(24).toString('base64url')}"`);
+  if (missing.length > 0) appendFileSync(path, `${missing.join('\n')}\n`, { mode: 0o600 });
 }
 
 function readCliConfig(path: string): CliConfigFile {

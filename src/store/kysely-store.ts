@@ -25,7 +25,7 @@ import { dialectFeatures } from './dialect-features.ts';
 import type { DialectFeatures } from './dialect-features.ts';
 import { SchemaMigrator } from './schema-migrator.ts';
 import type { ApiTokensTable, AppsTable, Database, DistrictsTable, DomainsTable, EventsTable, GearsTable, NodesTable, OperationsTable, UsersTable } from './schema.ts';
-import type { Store, StoreDialect } from './store.ts';
+import type { NodeAssignment, RouteEntry, Store, StoreDialect } from './store.ts';
 
 /** Node states from which a missed heartbeat makes a node `lost` (model.ts's state diagram). */
 const LOSABLE_STATES: NodeState[] = ['active', 'deactivated', 'draining'];
@@ -369,6 +369,64 @@ export class KyselyStore implements Store {
       .orderBy('id')
       .execute();
     return rows.map(toGear);
+  }
+
+  async listNodeAssignments(nodeId: string): Promise<NodeAssignment[]> {
+    const rows = await this.#db
+      .selectFrom('gears')
+      .innerJoin('apps', 'apps.id', 'gears.app_id')
+      .innerJoin('domains', 'domains.id', 'apps.domain_id')
+      .select([
+        'gears.id as gear_id',
+        'gears.uid',
+        'gears.desired_state',
+        'apps.id as app_id',
+        'apps.name as app_name',
+        'apps.cartridge',
+        'apps.gear_profile',
+        'apps.restart_generation',
+        'domains.name as domain_name',
+      ])
+      .where('gears.node_id', '=', nodeId)
+      .orderBy('gears.created_at')
+      .orderBy('gears.id')
+      .execute();
+    return rows.map((row) => ({
+      gearId: row.gear_id,
+      uid: row.uid,
+      appId: row.app_id,
+      appName: row.app_name,
+      domainName: row.domain_name,
+      cartridge: row.cartridge,
+      gearProfile: row.gear_profile,
+      desiredState: row.desired_state,
+      restartGeneration: row.restart_generation,
+    }));
+  }
+
+  async listRouteEntries(): Promise<RouteEntry[]> {
+    // A left join keeps apps without a started gear: the router answers 503 for them, not 404.
+    const rows = await this.#db
+      .selectFrom('apps')
+      .innerJoin('domains', 'domains.id', 'apps.domain_id')
+      .leftJoin('gears', (join) =>
+        join.onRef('gears.app_id', '=', 'apps.id').on('gears.observed_state', '=', 'started').on('gears.endpoint', 'is not', null),
+      )
+      .select(['apps.id as app_id', 'apps.name as app_name', 'apps.desired_state', 'domains.name as domain_name', 'gears.endpoint'])
+      .orderBy('domains.name')
+      .orderBy('apps.name')
+      .orderBy('gears.endpoint')
+      .execute();
+    const entries: RouteEntry[] = [];
+    let current: { appId: string; appName: string; domainName: string; desiredState: DesiredState; endpoints: string[] } | undefined;
+    for (const row of rows) {
+      if (current?.appId !== row.app_id) {
+        current = { appId: row.app_id, appName: row.app_name, domainName: row.domain_name, desiredState: row.desired_state, endpoints: [] };
+        entries.push(current);
+      }
+      if (row.endpoint !== null) current.endpoints.push(row.endpoint);
+    }
+    return entries;
   }
 
   async deleteGear(id: string): Promise<void> {

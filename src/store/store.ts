@@ -171,6 +171,12 @@ export interface Store {
   countActiveGearsByNode(nodeIds?: string[]): Promise<Map<string, number>>;
   countGearsOnNode(nodeId: string): Promise<number>;
 
+  // what watchers read (one joined query each: they are re-read on every change)
+  /** The gears a node should run, with what its agent needs of their app; oldest first. */
+  listNodeAssignments(nodeId: string): Promise<NodeAssignment[]>;
+  /** Every app with its domain and the endpoints of its gears observed `started`; by domain, app. */
+  listRouteEntries(): Promise<RouteEntry[]>;
+
   // operations journal
   createOperation(input: { kind: string; subject: string; phase: string; data: Record<string, unknown>; now: number }): Promise<Operation>;
   /** Writes the next phase (and merges `data`) before the caller carries it out. */
@@ -188,3 +194,24 @@ export interface Store {
 }
 
 export type StoreDialect = 'sqlite' | 'postgres';
+
+export interface NodeAssignment {
+  readonly gearId: string;
+  readonly uid: number;
+  readonly appId: string;
+  readonly appName: string;
+  readonly domainName: string;
+  readonly cartridge: string;
+  readonly gearProfile: string;
+  readonly desiredState: DesiredState;
+  readonly restartGeneration: number;
+}
+
+export interface RouteEntry {
+  readonly appId: string;
+  readonly appName: string;
+  readonly domainName: string;
+  readonly desiredState: DesiredState;
+  /** host:port of each gear observed started, sorted. */
+  readonly endpoints: readonly string[];
+}

@@ -7,6 +7,7 @@ import { ErrorBody, HeartbeatBody, HostName, Id, Items, NodeView, RegisterNodeBo
 import { NameResolver, nodeView } from '../api-views.ts';
 import type { BrokerContext } from '../broker-context.ts';
 import { requireAdmin, requireNodeOrAdmin } from '../request-auth.ts';
+import { watch, WatchQuery } from './watch-request.ts';
 
 const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody };
 const NodeParams = Type.Object({ name: HostName });
@@ -21,8 +22,6 @@ const DesiredGear = Type.Object({
   gearProfile: Type.String(),
   desiredState: Type.String(),
   restartGeneration: Type.Integer(),
-  observedState: Type.String(),
-  endpoint: Type.Union([Type.String(), Type.Null()]),
 });
 
 export function registerNodeRoutes(server: FastifyInstance, context: BrokerContext): void {
@@ -57,39 +56,45 @@ export function registerNodeRoutes(server: FastifyInstance, context: BrokerConte
     return render(request.params.name);
   });
 
-  app.get('/nodes/:name/gears', { schema: { tags: ['nodes'], summary: 'Gears the node should run (its own credential, or admin)', params: NodeParams, response: { 200: Items(DesiredGear), ...errors } } }, async (request) => {
-    requireNodeOrAdmin(request.principal, request.params.name, true);
-    const node = await findNode(request.params.name);
-    const gears = await store.listGears({ nodeId: node.id });
-    const apps = new Map<string, Awaited<ReturnType<typeof store.getAppById>>>();
-    const domains = new Map((await store.listDomains()).map((domain) => [domain.id, domain.name]));
-    const items = [];
-    for (const gear of gears) {
-      if (!apps.has(gear.appId)) apps.set(gear.appId, await store.getAppById(gear.appId));
-      const owner = apps.get(gear.appId);
-      if (!owner) continue;
-      items.push({
-        id: gear.id,
-        uid: gear.uid,
-        app: owner.name,
-        appId: owner.id,
-        domain: domains.get(owner.domainId) ?? owner.domainId,
-        cartridge: owner.cartridge,
-        gearProfile: owner.gearProfile,
-        desiredState: gear.desiredState,
-        restartGeneration: owner.restartGeneration,
-        observedState: gear.observedState,
-        endpoint: gear.endpoint,
-      });
-    }
-    return { items };
-  });
+  app.get(
+    '/nodes/:name/gears',
+    {
+      schema: {
+        tags: ['nodes'],
+        summary: 'Gears the node should run (its own credential, or admin). Long-poll: with since=<version>, waits up to wait seconds for a change, else 304',
+        params: NodeParams,
+        querystring: WatchQuery,
+        response: { 200: Type.Object({ version: Type.String(), items: Type.Array(DesiredGear) }), 304: Type.Null(), ...errors },
+      },
+    },
+    async (request, reply) => {
+      requireNodeOrAdmin(request.principal, request.params.name, true);
+      const node = await findNode(request.params.name);
+      const result = await watch(request, context, async () =>
+        (await store.listNodeAssignments(node.id)).map((gear) => ({
+          id: gear.gearId,
+          uid: gear.uid,
+          app: gear.appName,
+          appId: gear.appId,
+          domain: gear.domainName,
+          cartridge: gear.cartridge,
+          gearProfile: gear.gearProfile,
+          desiredState: gear.desiredState,
+          restartGeneration: gear.restartGeneration,
+        })),
+      );
+      if (!result) return reply.status(304).send(null);
+      return { version: result.version, items: result.view };
+    },
+  );
 
   app.put('/nodes/:name/gears/:id', { schema: { tags: ['nodes'], summary: 'A node agent reports what it observes of one of its gears', params: Type.Object({ name: HostName, id: Id }), body: ReportGearBody, response: { 204: Type.Null(), ...errors } } }, async (request, reply) => {
     requireNodeOrAdmin(request.principal, request.params.name, false);
     if (request.principal.kind !== 'node') throw new ForbiddenError('only the node itself reports its gears');
     const ok = await store.reportGear({ gearId: request.params.id, nodeId: request.principal.node.id, observedState: request.body.observedState, endpoint: request.body.endpoint, now: context.clock() });
     if (!ok) throw new NotFoundError('gear', request.params.id, 'id');
+    // What a gear reports changes the route table.
+    context.changes.notify();
     return reply.status(204).send(null);
   });
 

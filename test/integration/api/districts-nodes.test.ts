@@ -268,11 +268,18 @@ for (const dialect of STORE_DIALECTS) {
             gearProfile: 'small',
             desiredState: 'started',
             restartGeneration: 0,
-            observedState: 'new',
-            endpoint: null,
           },
         ]);
+        assert.match(list.version, /^[A-Za-z0-9_-]+$/);
         assert.deepEqual(await h.ok('GET', '/nodes/node1/gears', { token: h.admin.token }), list);
+
+        // The version is a resume token: unchanged → 304 after the wait; a change → the new list.
+        const unchanged = await h.call('GET', `/nodes/node1/gears?since=${list.version}&wait=0`, { token: one!.credential });
+        assert.equal(unchanged.status, 304);
+        await h.ok('POST', '/domains/bobs/apps/web/restart', { token: h.admin.token });
+        const changed = await h.ok('GET', `/nodes/node1/gears?since=${list.version}&wait=5`, { token: one!.credential });
+        assert.notEqual(changed.version, list.version);
+        assert.equal(changed.items[0].restartGeneration, 1);
 
         const report = await h.call('PUT', `/nodes/node1/gears/${onOne.id}`, { token: one!.credential, body: { observedState: 'started', endpoint: '10.0.0.1:35001' } });
         assert.equal(report.status, 204);

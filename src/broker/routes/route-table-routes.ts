@@ -1,0 +1,46 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+
+import { ErrorBody } from '../api-schemas.ts';
+import type { BrokerContext } from '../broker-context.ts';
+import { requireRouterOrAdmin } from '../request-auth.ts';
+import { watch, WatchQuery } from './watch-request.ts';
+
+const RouteView = Type.Object({
+  host: Type.String({ description: '<app>-<domain>.<CLOUD_DOMAIN>' }),
+  app: Type.String(),
+  domain: Type.String(),
+  desiredState: Type.String(),
+  endpoints: Type.Array(Type.String({ description: 'host:port of a gear observed started' })),
+});
+
+/** The route table routers follow: every app, with the endpoints of its started gears. */
+export function registerRouteTableRoutes(server: FastifyInstance, context: BrokerContext): void {
+  const app = server.withTypeProvider<TypeBoxTypeProvider>();
+  app.get(
+    '/routes',
+    {
+      schema: {
+        tags: ['routes'],
+        summary: 'The route table (router token, or admin). Long-poll: with since=<version>, waits up to wait seconds for a change, else 304',
+        querystring: WatchQuery,
+        response: { 200: Type.Object({ version: Type.String(), items: Type.Array(RouteView) }), 304: Type.Null(), 400: ErrorBody, 401: ErrorBody, 403: ErrorBody },
+      },
+    },
+    async (request, reply) => {
+      requireRouterOrAdmin(request.principal);
+      const result = await watch(request, context, async () =>
+        (await context.store.listRouteEntries()).map((entry) => ({
+          host: `${entry.appName}-${entry.domainName}.${context.config.cloudDomain}`,
+          app: entry.appName,
+          domain: entry.domainName,
+          desiredState: entry.desiredState,
+          endpoints: entry.desiredState === 'started' ? [...entry.endpoints] : [],
+        })),
+      );
+      if (!result) return reply.status(304).send(null);
+      return { version: result.version, items: result.view };
+    },
+  );
+}
