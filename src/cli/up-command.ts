@@ -8,17 +8,25 @@ import { createUserWithToken } from '../broker/bootstrap-admin.ts';
 import { geartideHome, loadBrokerConfig, parseBrokerConf } from '../broker/broker-config.ts';
 import { startBroker, type RunningBroker } from '../broker/broker.ts';
 import { hashCredential, newUserToken } from '../broker/credentials.ts';
+import { LocalProvider } from '../providers/local/local-provider.ts';
+import { createRouterLogger, startRouter, type RunningRouter } from '../router/router.ts';
 import { waitForShutdownSignal } from './shutdown-signal.ts';
 
 export const UP_BROKER_PORT = 7480;
 export const UP_ROUTER_PORT = 7481;
 const DEFAULT_DISTRICT = 'default';
+const UP_NODES = 2;
+const UP_MAX_ACTIVE_GEARS = 50;
+/** How long `up` waits for its node agents to register before it says they are slow. */
+const REGISTRATION_WAIT_MS = 30_000;
 
 /**
  * `geartide up`: the whole platform on this machine — broker on the embedded store, router,
- * and the local provider with a default district and two node agents (router and agents come
- * with the node issue; they plug in at `startLocalParts`). A second `up` on the same
- * $GEARTIDE_HOME reuses its store, its bootstrap token and its admin token.
+ * and the local provider with a default district and two node agents. A second `up` on the
+ * same $GEARTIDE_HOME reuses its store, its secrets, its admin token and its node hosts.
+ *
+ * Start order: broker, router, agents (they register with the broker). Stop order is the
+ * reverse, so agents can still report their gears stopped while the broker listens.
  */
 export function registerUpCommand(program: Command): void {
   program
@@ -36,6 +44,8 @@ export function registerUpCommand(program: Command): void {
 
 export interface UpPlatform {
   readonly broker: RunningBroker;
+  readonly router: RunningRouter;
+  readonly provider: LocalProvider;
   readonly brokerUrl: string;
   readonly routerUrl: string;
   readonly token: string;
@@ -49,7 +59,7 @@ interface CliConfigFile {
   token?: string;
 }
 
-export async function startUp(options: { env: NodeJS.ProcessEnv }): Promise<UpPlatform> {
+export async function startUp(options: { env: NodeJS.ProcessEnv; agentEnv?: NodeJS.ProcessEnv }): Promise<UpPlatform> {
   const home = geartideHome(options.env);
   mkdirSync(home, { recursive: true, mode: 0o700 });
   const confPath = join(home, 'broker.conf');
@@ -62,6 +72,8 @@ export async function startUp(options: { env: NodeJS.ProcessEnv }): Promise<UpPl
     }
     throw error;
   });
+  // What to undo, in reverse, on stop or on a failed start.
+  const stack: (() => Promise<void>)[] = [() => broker.close()];
   try {
     const { store } = broker.context;
     const configPath = join(home, 'config.json');
@@ -83,6 +95,35 @@ export async function startUp(options: { env: NodeJS.ProcessEnv }): Promise<UpPl
       await broker.context.districts.create({ name: DEFAULT_DISTRICT });
     }
 
+    const router = await startRouter({
+      broker: { url: broker.url, token: config.routerToken! },
+      host: config.host,
+      port: config.routerPublicPort,
+      cloudDomain: config.cloudDomain,
+      log: createRouterLogger(config.logLevel),
+    }).catch((error: unknown) => {
+      if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+        throw new Error(`port ${config.routerPublicPort} is in use: set ROUTER_PUBLIC_PORT in ${confPath} to use another`);
+      }
+      throw error;
+    });
+    stack.push(() => router.close());
+
+    const provider = new LocalProvider({
+      home,
+      brokerUrl: broker.url,
+      bootstrapToken: config.nodeBootstrapToken!,
+      gearProfile: config.defaultGearSize,
+      maxActiveGears: UP_MAX_ACTIVE_GEARS,
+      ...(options.agentEnv ? { agentEnv: options.agentEnv } : {}),
+    });
+    stack.push(() => provider.close());
+    await provider.resume();
+    const missing = UP_NODES - (await provider.targetSize());
+    if (missing > 0) await provider.increaseSize({ count: missing, scaleEventId: `up-${Date.now()}`, district: DEFAULT_DISTRICT });
+    const names = (await provider.nodes()).map((node) => node.name);
+    const registered = await waitForNodes(store, names, REGISTRATION_WAIT_MS);
+
     const routerUrl = `http://${config.cloudDomain}:${config.routerPublicPort}`;
     writeFileSync(configPath, `${JSON.stringify({ brokerUrl: broker.url, routerUrl, token }, null, 2)}\n`, { mode: 0o600 });
     chmodSync(configPath, 0o600);
@@ -91,17 +132,21 @@ export async function startUp(options: { env: NodeJS.ProcessEnv }): Promise<UpPl
       'geartide is up',
       `  broker   ${broker.url}  (store: ${store.dialect}, ${config.datastoreUrl.replace(/^sqlite:/, '')})`,
       `  router   ${routerUrl}  (apps at http://<app>-<domain>.${config.cloudDomain}:${config.routerPublicPort}/)`,
+      `  nodes    ${names.map((name) => `${name}${registered.has(name) ? '' : ' (not registered yet: see its agent.log)'}`).join(', ')} in district ${DEFAULT_DISTRICT} (${config.defaultGearSize})`,
       `  config   ${configPath}  (the CLI reads the broker URL and your admin token from here)`,
-      `  district ${DEFAULT_DISTRICT} (${config.defaultGearSize})`,
       '',
       'Try:  npx geartide domain create demo',
       '      npx geartide app create hello nodejs -n demo',
+      `      curl http://hello-demo.${config.cloudDomain}:${config.routerPublicPort}/`,
       'Stop: Ctrl-C',
       '',
     ].join('\n');
-    return { broker, brokerUrl: broker.url, routerUrl, token, banner, close: () => broker.close() };
+    const close = async () => {
+      for (const step of stack.reverse()) await step();
+    };
+    return { broker, router, provider, brokerUrl: broker.url, routerUrl, token, banner, close };
   } catch (error) {
-    await broker.close();
+    for (const step of stack.reverse()) await step().catch(() => undefined);
     throw error;
   }
 }
@@ -125,6 +170,17 @@ function ensureUpSecrets(path: string): void {
   if (!existing.has('NODE_BOOTSTRAP_TOKEN')) missing.push('# Node agents started by `up` register with this secret.', `NODE_BOOTSTRAP_TOKEN="${randomBytes(24).toString('base64url')}"`);
   if (!existing.has('ROUTER_TOKEN')) missing.push('# The router started by `up` reads the route table with this secret.', `ROUTER_TOKEN="${randomBytes(24).toString('base64url')}"`);
   if (missing.length > 0) appendFileSync(path, `${missing.join('\n')}\n`, { mode: 0o600 });
+}
+
+/** Resolves with the names that registered (active) within `timeoutMs`. */
+async function waitForNodes(store: RunningBroker['context']['store'], names: readonly string[], timeoutMs: number): Promise<Set<string>> {
+  const deadline = Date.now() + timeoutMs;
+  const registered = new Set<string>();
+  while (registered.size < names.length && Date.now() < deadline) {
+    for (const name of names) if ((await store.getNodeByName(name))?.state === 'active') registered.add(name);
+    if (registered.size < names.length) await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return registered;
 }
 
 function readCliConfig(path: string): CliConfigFile {
