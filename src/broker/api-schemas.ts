@@ -27,9 +27,11 @@ export const UserView = Type.Object({
   createdAt: Type.String({ format: 'date-time' }),
 });
 
+export const Login = Type.String({ pattern: '^[a-z0-9][a-z0-9._@-]{0,63}$', description: 'lower-case, at most 64 characters' });
+
 export const CreateUserBody = Type.Object(
   {
-    login: Type.String({ pattern: '^[a-z0-9][a-z0-9._@-]{0,63}$', description: 'lower-case, at most 64 characters' }),
+    login: Login,
     role: Type.Optional(Type.Union([Type.Literal('admin'), Type.Literal('user')])),
     maxGears: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
   },

@@ -19,7 +19,6 @@ export class DistrictExecutor {
     }
     const firstUid = request.firstUid ?? this.settings.districtsFirstUid;
     const maxCapacity = request.maxCapacity ?? this.settings.districtsMaxCapacity;
-    if (firstUid + maxCapacity - 1 > 2_147_483_647) throw new InputError('firstUid + maxCapacity passes the largest UID (2^31-1)', 'maxCapacity');
     const district = await this.store.createDistrict({ name: request.name, gearProfile, firstUid, maxCapacity, now: this.clock() });
     await this.record('district.created', district, `district ${district.name} created for ${gearProfile} gears with UIDs ${firstUid}–${firstUid + maxCapacity - 1}`);
     return district;

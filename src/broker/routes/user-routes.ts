@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 
 import { ConflictError, NotFoundError } from '../../core/errors.ts';
-import { CreateTokenBody, CreateUserBody, ErrorBody, Id, Items, TokenView, UserView } from '../api-schemas.ts';
+import { CreateTokenBody, CreateUserBody, Login, ErrorBody, Id, Items, TokenView, UserView } from '../api-schemas.ts';
 import { tokenView, userView } from '../api-views.ts';
 import type { BrokerContext } from '../broker-context.ts';
 import { createUserWithToken } from '../bootstrap-admin.ts';
@@ -38,7 +38,7 @@ export function registerUserRoutes(server: FastifyInstance, context: BrokerConte
     return { items: (await store.listUsers()).map(userView) };
   });
 
-  app.delete('/users/:login', { schema: { tags: ['users'], summary: 'Delete a user with no domains (admin)', params: Type.Object({ login: Type.String({ maxLength: 64 }) }), response: { 204: Type.Null(), ...errors } } }, async (request, reply) => {
+  app.delete('/users/:login', { schema: { tags: ['users'], summary: 'Delete a user with no domains (admin)', params: Type.Object({ login: Login }), response: { 204: Type.Null(), ...errors } } }, async (request, reply) => {
     const admin = requireAdmin(request.principal);
     const user = await store.getUserByLogin(request.params.login);
     if (!user) throw new NotFoundError('user', request.params.login, 'login');
