@@ -91,7 +91,9 @@ export class BrokerRouteSource implements RouteSource {
   /** One long-poll: the new table, or undefined when unchanged (304). */
   private async poll(): Promise<RouteTable | undefined> {
     const query = new URLSearchParams({ wait: String(this.waitSeconds) });
-    if (this.version !== undefined) query.set('since', this.version);
+    // After a failure, ask without `since`: the broker answers at once with the whole table, so
+    // recovery (and health) does not wait a full long-poll, and nothing missed is left behind.
+    if (this.version !== undefined && this.failures === 0) query.set('since', this.version);
     const response = await this.pool.request({
       method: 'GET',
       path: `${this.path}?${query.toString()}`,

@@ -36,6 +36,18 @@ const BODYLESS_BY_DEFAULT = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE'
 /** Errors that say the endpoint itself is unusable (as opposed to one request going wrong). */
 const CONNECTION_FAILURES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ECONNABORTED', 'EADDRNOTAVAIL']);
 
+/**
+ * What a failed attempt may still try: the same endpoint once on a fresh connection (after a
+ * stale keep-alive socket), and one other endpoint. Each at most once, so a request costs at most
+ * three attempts.
+ */
+interface Retries {
+  readonly sameEndpoint: boolean;
+  readonly otherEndpoint: boolean;
+}
+const BOTH_RETRIES: Retries = { sameEndpoint: true, otherEndpoint: true };
+const NO_RETRY: Retries = { sameEndpoint: false, otherEndpoint: false };
+
 /** Our own marker for a connect that took longer than connectTimeoutMs. */
 const CONNECT_TIMEOUT = 'ETIMEDOUT';
 
@@ -74,10 +86,10 @@ export class GearProxy {
     // HTTP says a request with neither header has no body; Node would send a POST chunked.
     if (bodyless && headersWithLength === undefined && !BODYLESS_BY_DEFAULT.has(request.method ?? 'GET')) headers.push('Content-Length', '0');
     const retryable = bodyless && IDEMPOTENT.has(request.method ?? 'GET');
-    this.forward(request, response, route, route.targets[index]!, headers, bodyless, retryable);
+    this.forward(request, response, route, route.targets[index]!, headers, bodyless, retryable ? BOTH_RETRIES : NO_RETRY);
   }
 
-  private forward(request: IncomingMessage, response: ServerResponse, route: IndexedRoute, target: EndpointAddress, headers: string[], bodyless: boolean, retryable: boolean): void {
+  private forward(request: IncomingMessage, response: ServerResponse, route: IndexedRoute, target: EndpointAddress, headers: string[], bodyless: boolean, retries: Retries): void {
     const { agent, connectTimeoutMs, idleTimeoutMs } = this.options;
     let settled = false;
     const upstream: ClientRequest = httpRequest({
@@ -105,11 +117,15 @@ export class GearProxy {
         response.destroy();
         return;
       }
-      if (retryable && !request.destroyed) {
-        const nextIndex = staleKeepAlive ? route.endpoints.indexOf(target.endpoint) : nextLiveEndpoint(route.endpoints, route.cursor, this.options.health.isDown, target.endpoint);
+      if (!request.destroyed) {
+        if (staleKeepAlive && retries.sameEndpoint) {
+          // The same gear, on a fresh connection: it has not failed, its old socket has.
+          return this.forward(request, response, route, target, headers, bodyless, { sameEndpoint: false, otherEndpoint: retries.otherEndpoint });
+        }
+        const nextIndex = retries.otherEndpoint ? nextLiveEndpoint(route.endpoints, route.cursor, this.options.health.isDown, target.endpoint) : -1;
         if (nextIndex !== -1) {
-          if (!staleKeepAlive) route.cursor = nextIndex + 1;
-          return this.forward(request, response, route, route.targets[nextIndex]!, headers, bodyless, false);
+          route.cursor = nextIndex + 1;
+          return this.forward(request, response, route, route.targets[nextIndex]!, headers, bodyless, NO_RETRY);
         }
       }
       this.options.log.warn({ app: route.name, endpoint: target.endpoint, error: describeFailure(error) }, 'proxy: gear request failed');

@@ -18,7 +18,7 @@ export interface RouterOptions {
   /** Where routes come from. Either this, or `broker`. */
   readonly source?: RouteSource;
   /** Follow this broker's route table (`GET /api/v1/routes`) with the router token. */
-  readonly broker?: { readonly url: string; readonly token: string; readonly waitSeconds?: number };
+  readonly broker?: { readonly url: string; readonly token: string; readonly waitSeconds?: number; readonly backoff?: { readonly initialMs: number; readonly maxMs: number } };
   /** Listen address; default 127.0.0.1. */
   readonly host?: string;
   /** Listen port; 0 (the default) picks a free one. */
@@ -142,5 +142,6 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
 function brokerSource(options: RouterOptions, cloudDomain: string, log: Logger): RouteSource {
   if (options.broker === undefined) throw new ConfigError('the router needs a route source: a broker URL and router token', 'broker');
   if (options.broker.token === '') throw new ConfigError('the router token is empty (GEARTIDE_ROUTER_TOKEN or --token-file)', 'token');
-  return new BrokerRouteSource({ brokerUrl: options.broker.url, token: options.broker.token, cloudDomain, log, ...(options.broker.waitSeconds === undefined ? {} : { waitSeconds: options.broker.waitSeconds }) });
+  const { url, token, waitSeconds, backoff } = options.broker;
+  return new BrokerRouteSource({ brokerUrl: url, token, cloudDomain, log, ...(waitSeconds === undefined ? {} : { waitSeconds }), ...(backoff === undefined ? {} : { backoff }) });
 }
