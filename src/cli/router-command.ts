@@ -1,0 +1,68 @@
+import { readFileSync } from 'node:fs';
+
+import type { Command } from 'commander';
+
+import { createRouterLogger, startRouter } from '../router/router.ts';
+import { integerOption } from './integer-option.ts';
+import { waitForShutdownSignal } from './shutdown-signal.ts';
+import { UsageError } from './usage-error.ts';
+
+interface RouterCommandOptions {
+  broker: string;
+  port: number;
+  host: string;
+  cloudDomain: string;
+  tokenFile?: string;
+  logLevel: string;
+}
+
+/**
+ * `geartide router`: the front-end router alone, as an operator runs several behind a load
+ * balancer. It follows the broker's route table with the router token, read from
+ * GEARTIDE_ROUTER_TOKEN or --token-file (not a flag: command lines show up in `ps`).
+ */
+export function registerRouterCommand(program: Command): void {
+  program
+    .command('router')
+    .description('run the front-end router: routes <app>-<domain>.<cloud domain> to the app\'s gears, following the broker')
+    .requiredOption('--broker <url>', 'the broker URL, e.g. http://127.0.0.1:7480')
+    .requiredOption('--port <port>', 'port to listen on (0: any free port)', integerOption(0))
+    .option('--host <address>', 'address to listen on', '127.0.0.1')
+    .option('--cloud-domain <domain>', 'the domain app hosts live under', 'localhost')
+    .option('--token-file <file>', 'read the router token from this file (default: $GEARTIDE_ROUTER_TOKEN)')
+    .option('--log-level <level>', 'trace, debug, info, warn, error or silent', 'info')
+    .action(async (options: RouterCommandOptions) => {
+      const token = routerToken(options.tokenFile, process.env);
+      let brokerUrl: URL;
+      try {
+        brokerUrl = new URL(options.broker);
+      } catch {
+        throw new UsageError(`--broker is not a URL: ${options.broker}`, '--broker');
+      }
+      if (options.port > 65_535) throw new UsageError('--port must be at most 65535', '--port');
+      const log = createRouterLogger(options.logLevel);
+      const router = await startRouter({ broker: { url: brokerUrl.href, token }, host: options.host, port: options.port, cloudDomain: options.cloudDomain, log });
+      log.info({ url: router.url, broker: brokerUrl.origin, cloudDomain: options.cloudDomain }, 'router listening');
+      process.stdout.write(`geartide router listening on ${router.url} (routes from ${brokerUrl.origin}, apps under .${options.cloudDomain})\n`);
+      await waitForShutdownSignal();
+      await router.close();
+    });
+}
+
+/** The router token: from --token-file when given, else from GEARTIDE_ROUTER_TOKEN. */
+export function routerToken(tokenFile: string | undefined, env: NodeJS.ProcessEnv): string {
+  if (tokenFile !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(tokenFile, 'utf8');
+    } catch (error) {
+      throw new UsageError(`cannot read --token-file ${tokenFile}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, '--token-file');
+    }
+    const token = text.trim();
+    if (token === '') throw new UsageError(`--token-file ${tokenFile} is empty`, '--token-file');
+    return token;
+  }
+  const token = env.GEARTIDE_ROUTER_TOKEN?.trim() ?? '';
+  if (token === '') throw new UsageError('the router needs its token: set GEARTIDE_ROUTER_TOKEN or pass --token-file', 'GEARTIDE_ROUTER_TOKEN');
+  return token;
+}
