@@ -101,7 +101,7 @@ export class NodeBrokerClient {
     writeNodeCredential(this.options.credentialFile, { brokerUrl: this.brokerUrl, name: registration.name, credential, heartbeatIntervalSeconds });
     this.credential = credential;
     this.heartbeatIntervalSeconds = heartbeatIntervalSeconds;
-    this.options.log.info({ node: registration.name, heartbeatIntervalSeconds }, 'registered with the broker');
+    this.options.log.info({ heartbeatIntervalSeconds }, 'registered with the broker');
   }
 
   async heartbeat(facts: { maxActiveGears: number; gears: GearCounts }): Promise<void> {
