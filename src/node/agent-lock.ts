@@ -15,7 +15,7 @@ export class AgentLock {
     const path = join(stateDir, 'agent.lock');
     try {
       const holder = JSON.parse(readFileSync(path, 'utf8')) as { pid?: number; startTime?: string };
-      if (typeof holder.pid === 'number' && holder.pid !== process.pid && isSameProcess(holder.pid, holder.startTime ?? null)) {
+      if (typeof holder.pid === 'number' && isSameProcess(holder.pid, holder.startTime ?? null)) {
         throw new ConflictError('node_agent_running', `another node agent (pid ${holder.pid}) runs on ${stateDir}`, { field: 'state-dir', pid: holder.pid });
       }
     } catch (error) {
