@@ -1,4 +1,4 @@
-import { mkdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { dirname, join } from 'node:path';
@@ -23,7 +23,8 @@ export async function installSourceArchive(archive: Uint8Array, appDir: string):
     rmSync(next, { recursive: true, force: true });
     throw new Error(`source archive could not be extracted: ${(error as Error).message}`, { cause: error });
   }
-  renameSync(appDir, previous);
+  // An agent killed between the two renames leaves no app/: the next install simply puts it back.
+  if (existsSync(appDir)) renameSync(appDir, previous);
   renameSync(next, appDir);
   rmSync(previous, { recursive: true, force: true });
 }
