@@ -95,6 +95,36 @@ describe('node agent: crashes, agent restarts, lost nodes', () => {
   });
 });
 
+describe('geartide node: signals', () => {
+  let platform: NodePlatform;
+  before(async () => {
+    platform = await startNodePlatform();
+  });
+  after(() => platform?.close());
+
+  it('SIGTERM with --keep-gears leaves the gears running; SIGTERM without it stops them', async () => {
+    const keeping = await platform.spawnAgent('sig', ['--keep-gears']);
+    await platform.createApp('sig', 'nodejs', 1);
+    const [gear] = await waitFor(async () => {
+      const gears = await platform.appGears('sig');
+      return gears[0]?.observedState === 'started' && gears;
+    }, 'the gear to start');
+    const pids = gearPids(gear.id);
+    keeping.child.kill('SIGTERM');
+    await keeping.exited;
+    assert.equal(keeping.child.exitCode, 0, keeping.output());
+    assert.deepEqual(gearPids(gear.id), pids, '--keep-gears kept the gear');
+
+    const stopping = await platform.spawnAgent('sig');
+    await waitFor(async () => (await platform.api('GET', '/nodes/sig', { token: platform.adminToken })).gears.started === 1, 'the adopted gear to be counted');
+    stopping.child.kill('SIGTERM');
+    await stopping.exited;
+    assert.equal(stopping.child.exitCode, 0, stopping.output());
+    assert.deepEqual(gearPids(gear.id), [], 'a plain SIGTERM stops the gears');
+    assert.match(stopping.output(), /node agent stopped/);
+  });
+});
+
 describe('node agent: a crash-looping gear', () => {
   let platform: NodePlatform;
   before(async () => {
