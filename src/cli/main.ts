@@ -7,7 +7,9 @@ import { CliContext } from './cli-context.ts';
 import type { CliIo } from './cli-context.ts';
 import { registerDomainCommands } from './domain-commands.ts';
 import { registerEventCommands } from './event-commands.ts';
+import { registerNodeCommand } from './node-command.ts';
 import { exitCodeForError, renderError } from './render-error.ts';
+import { registerRouterCommand } from './router-command.ts';
 import { registerUpCommand } from './up-command.ts';
 import { registerUserCommands } from './user-commands.ts';
 
@@ -33,6 +35,8 @@ export function createProgram(context: CliContext): Command {
 
   registerUpCommand(program);
   registerBrokerCommand(program);
+  registerNodeCommand(program);
+  registerRouterCommand(program);
   registerDomainCommands(program, context);
   registerAppCommands(program, context);
   registerUserCommands(program, context);
