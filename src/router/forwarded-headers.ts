@@ -6,6 +6,12 @@
 /** Hop-by-hop headers (RFC 9110 §7.6.1): they describe one connection, never the next one. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
 
+/**
+ * Not forwarded: `Expect` is answered by the router's own server (Node sends 100 Continue itself),
+ * and the gear client refuses to send it.
+ */
+const ANSWERED_HERE = 'expect';
+
 /** The router's own X-Forwarded-* headers replace the client's (a client must not choose what the app trusts). */
 const REPLACED = new Set(['x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port']);
 
@@ -30,7 +36,7 @@ export function backendRequestHeaders(rawHeaders: readonly string[], facts: Forw
   for (let index = 0; index < rawHeaders.length; index += 2) {
     const name = rawHeaders[index]!;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || REPLACED.has(lower) || (connectionListed !== undefined && connectionListed.has(lower))) continue;
+    if (HOP_BY_HOP.has(lower) || REPLACED.has(lower) || lower === ANSWERED_HERE || (connectionListed !== undefined && connectionListed.has(lower))) continue;
     if (lower === 'x-forwarded-for') {
       // Several X-Forwarded-For lines are one list (RFC 9110 §5.3); fold them, then append.
       forwardedFor = forwardedFor === undefined ? rawHeaders[index + 1]! : `${forwardedFor}, ${rawHeaders[index + 1]!}`;
@@ -51,17 +57,20 @@ export function backendRequestHeaders(rawHeaders: readonly string[], facts: Forw
   return out;
 }
 
-/** Headers for the response to the client: the gear's, without hop-by-hop ones. */
-export function clientResponseHeaders(rawHeaders: readonly string[]): string[] {
-  const connectionListed = listedInConnection(rawHeaders);
-  const out: string[] = [];
-  for (let index = 0; index < rawHeaders.length; index += 2) {
-    const name = rawHeaders[index]!;
-    const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || (connectionListed !== undefined && connectionListed.has(lower))) continue;
-    out.push(name, rawHeaders[index + 1]!);
+/**
+ * The gear's response headers (an object with lower-case keys, as the gear client parses them)
+ * without hop-by-hop ones, changed in place: the object is the client's to keep and is used once.
+ */
+export function stripHopByHop(headers: Record<string, string | string[] | undefined>): Record<string, string | string[] | undefined> {
+  const connection = headers.connection;
+  if (connection !== undefined) {
+    for (const token of String(connection).split(',')) {
+      const name = token.trim().toLowerCase();
+      if (name !== '') delete headers[name];
+    }
   }
-  return out;
+  for (const name of HOP_BY_HOP) if (headers[name] !== undefined) delete headers[name];
+  return headers;
 }
 
 /** Names the Connection header lists as hop-by-hop (besides keep-alive/close), or undefined. */

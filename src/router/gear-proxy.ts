@@ -1,25 +1,25 @@
-import { request as httpRequest, type Agent, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import type { Logger } from 'pino';
+import type { Dispatcher } from 'undici';
 
 import type { BackendHealth } from './backend-health.ts';
+import type { BackendPools } from './backend-pools.ts';
 import type { EndpointAddress } from './endpoint-address.ts';
 import { nextLiveEndpoint } from './endpoint-selection.ts';
-import { backendRequestHeaders, clientResponseHeaders } from './forwarded-headers.ts';
+import { backendRequestHeaders, stripHopByHop } from './forwarded-headers.ts';
 import { hostName, hostPort } from './host-name.ts';
 import type { IndexedRoute, RouteIndex } from './route-index.ts';
 
 export interface GearProxyOptions {
-  readonly agent: Agent;
+  readonly pools: BackendPools;
   readonly health: BackendHealth;
   readonly log: Logger;
   /** The current route index, or undefined before the first table arrived. */
   readonly routes: () => RouteIndex | undefined;
   /** The port the router listens on, for X-Forwarded-Port when the Host header has none. */
   readonly listenPort: () => number;
-  /** A connect slower than this takes the endpoint out. */
-  readonly connectTimeoutMs: number;
-  /** A backend silent this long (no headers, no body bytes) is abandoned: 504, or a cut response. */
+  /** For the 504 message. */
   readonly idleTimeoutMs: number;
 }
 
@@ -30,16 +30,22 @@ export interface GearProxyOptions {
  */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
-/** Methods for which Node sends no body by default; others get Content-Length: 0 when body-less. */
+/** Methods that carry no body by default; others get Content-Length: 0 when body-less. */
 const BODYLESS_BY_DEFAULT = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT']);
 
-/** Errors that say the endpoint itself is unusable (as opposed to one request going wrong). */
-const CONNECTION_FAILURES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ECONNABORTED', 'EADDRNOTAVAIL']);
+/** The gear cannot be connected to: take the endpoint out at once. */
+const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ETIMEDOUT']);
 
 /**
- * What a failed attempt may still try: the same endpoint once on a fresh connection (after a
- * stale keep-alive socket), and one other endpoint. Each at most once, so a request costs at most
- * three attempts.
+ * The connection broke under the request: a dead gear, or a keep-alive socket the gear closed
+ * just as it was reused. Which one is learnt by trying the same gear once more on a fresh
+ * connection: a dead gear then refuses (and is taken out), a live one answers.
+ */
+const CONNECTION_BROKEN = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+
+/**
+ * What a failed attempt may still try: the same endpoint once (after a broken connection) and
+ * one other endpoint. Each at most once, so a request costs at most three attempts.
  */
 interface Retries {
   readonly sameEndpoint: boolean;
@@ -48,13 +54,10 @@ interface Retries {
 const BOTH_RETRIES: Retries = { sameEndpoint: true, otherEndpoint: true };
 const NO_RETRY: Retries = { sameEndpoint: false, otherEndpoint: false };
 
-/** Our own marker for a connect that took longer than connectTimeoutMs. */
-const CONNECT_TIMEOUT = 'ETIMEDOUT';
-
 /**
  * The proxying half of the router: Host → route → endpoint (round robin over live ones) → a
- * streamed request over a keep-alive agent, with passive health and one retry for idempotent,
- * body-less requests that failed before the client saw a byte.
+ * streamed request over the endpoint's keep-alive pool, with passive health and retries for
+ * idempotent, body-less requests that failed before the client saw a byte.
  */
 export class GearProxy {
   constructor(private readonly options: GearProxyOptions) {}
@@ -81,83 +84,108 @@ export class GearProxy {
       proto: 'encrypted' in socket && socket.encrypted === true ? 'https' : 'http',
       port: hostPort(rawHost) ?? String(this.options.listenPort()),
     });
-    const headersWithLength = request.headers['content-length'];
-    const bodyless = (headersWithLength === undefined || headersWithLength === '0') && request.headers['transfer-encoding'] === undefined;
-    // HTTP says a request with neither header has no body; Node would send a POST chunked.
-    if (bodyless && headersWithLength === undefined && !BODYLESS_BY_DEFAULT.has(request.method ?? 'GET')) headers.push('Content-Length', '0');
-    const retryable = bodyless && IDEMPOTENT.has(request.method ?? 'GET');
-    this.forward(request, response, route, route.targets[index]!, headers, bodyless, retryable ? BOTH_RETRIES : NO_RETRY);
+    const method = request.method ?? 'GET';
+    const length = request.headers['content-length'];
+    const bodyless = (length === undefined || length === '0') && request.headers['transfer-encoding'] === undefined;
+    // HTTP says a request with neither header has no body; a client library would send a POST chunked.
+    if (bodyless && length === undefined && !BODYLESS_BY_DEFAULT.has(method)) headers.push('Content-Length', '0');
+    const exchange: Exchange = { request, response, route, method, headers, bodyless };
+    this.forward(exchange, route.targets[index]!, bodyless && IDEMPOTENT.has(method) ? BOTH_RETRIES : NO_RETRY);
   }
 
-  private forward(request: IncomingMessage, response: ServerResponse, route: IndexedRoute, target: EndpointAddress, headers: string[], bodyless: boolean, retries: Retries): void {
-    const { agent, connectTimeoutMs, idleTimeoutMs } = this.options;
-    let settled = false;
-    const upstream: ClientRequest = httpRequest({
-      host: target.host,
-      port: target.port,
-      method: request.method,
-      path: request.url,
-      headers,
-      agent,
-      setHost: false,
-      timeout: idleTimeoutMs,
-    });
+  private forward(exchange: Exchange, target: EndpointAddress, retries: Retries): void {
+    const { request, response, route } = exchange;
+    const handler = new ResponseRelay(response, (error) => this.failed(exchange, target, retries, error));
+    response.once('close', handler.onClientClose);
+    try {
+      this.options.pools.get(target).dispatch({ method: exchange.method as Dispatcher.HttpMethod, path: request.url ?? '/', headers: exchange.headers, body: exchange.bodyless ? null : request }, handler);
+    } catch (error) {
+      // undici refuses some requests synchronously (a header it will not send).
+      response.off('close', handler.onClientClose);
+      plain(response, 502, `app ${route.name}: the router could not forward this request (${(error as Error).message})`);
+    }
+  }
 
-    const fail = (error: NodeJS.ErrnoException) => {
-      if (settled) return;
-      settled = true;
-      const code = error.code ?? '';
-      // A keep-alive socket the gear closed while idle fails at once with ECONNRESET: that is a
-      // race on an old connection, not a dead gear, so it neither takes the endpoint out nor
-      // counts as this request's one retry on another gear.
-      const staleKeepAlive = upstream.reusedSocket && code === 'ECONNRESET' && !response.headersSent;
-      if (!staleKeepAlive && CONNECTION_FAILURES.has(code)) this.options.health.eject(target.endpoint, describeFailure(error));
-      if (response.headersSent || response.destroyed) {
-        // Bytes already went to the client: the only honest signal left is a cut connection.
-        response.destroy();
-        return;
+  /** An attempt failed before the response started: take the gear out, retry, or answer 502/504. */
+  private failed(exchange: Exchange, target: EndpointAddress, retries: Retries, error: Error): void {
+    const { request, response, route } = exchange;
+    if (response.destroyed || request.destroyed) return;
+    const code = (error as NodeJS.ErrnoException).code ?? '';
+    if (CONNECTION_BROKEN.has(code) && retries.sameEndpoint) {
+      return this.forward(exchange, target, { sameEndpoint: false, otherEndpoint: retries.otherEndpoint });
+    }
+    if (CONNECT_FAILURES.has(code) || CONNECTION_BROKEN.has(code)) this.options.health.eject(target.endpoint, describeFailure(error));
+    if (retries.otherEndpoint) {
+      const nextIndex = nextLiveEndpoint(route.endpoints, route.cursor, this.options.health.isDown, target.endpoint);
+      if (nextIndex !== -1) {
+        route.cursor = nextIndex + 1;
+        return this.forward(exchange, route.targets[nextIndex]!, NO_RETRY);
       }
-      if (!request.destroyed) {
-        if (staleKeepAlive && retries.sameEndpoint) {
-          // The same gear, on a fresh connection: it has not failed, its old socket has.
-          return this.forward(request, response, route, target, headers, bodyless, { sameEndpoint: false, otherEndpoint: retries.otherEndpoint });
-        }
-        const nextIndex = retries.otherEndpoint ? nextLiveEndpoint(route.endpoints, route.cursor, this.options.health.isDown, target.endpoint) : -1;
-        if (nextIndex !== -1) {
-          route.cursor = nextIndex + 1;
-          return this.forward(request, response, route, route.targets[nextIndex]!, headers, bodyless, NO_RETRY);
-        }
-      }
-      this.options.log.warn({ app: route.name, endpoint: target.endpoint, error: describeFailure(error) }, 'proxy: gear request failed');
-      if (code === 'EIDLE') plain(response, 504, `app ${route.name}: its gear did not answer within ${Math.round(idleTimeoutMs / 1000)} s`);
-      else plain(response, 502, `app ${route.name}: its gear failed to answer (${describeFailure(error)})`);
-    };
+    }
+    this.options.log.warn({ app: route.name, endpoint: target.endpoint, error: describeFailure(error) }, 'proxy: gear request failed');
+    if (code === 'UND_ERR_HEADERS_TIMEOUT') plain(response, 504, `app ${route.name}: its gear did not answer within ${Math.round(this.options.idleTimeoutMs / 1000)} s`);
+    else plain(response, 502, `app ${route.name}: its gear failed to answer (${describeFailure(error)})`);
+  }
+}
 
-    upstream.on('error', fail);
-    upstream.on('timeout', () => {
-      upstream.destroy(Object.assign(new Error('gear idle too long'), { code: 'EIDLE' }));
-    });
-    upstream.on('socket', (socket) => {
-      // Only new connections connect; a reused keep-alive socket costs no timer.
-      if (!socket.connecting) return;
-      const timer = setTimeout(() => upstream.destroy(Object.assign(new Error(`connect timed out after ${connectTimeoutMs} ms`), { code: CONNECT_TIMEOUT })), connectTimeoutMs);
-      socket.once('connect', () => clearTimeout(timer));
-      socket.once('close', () => clearTimeout(timer));
-    });
-    upstream.on('response', (backendResponse: IncomingMessage) => {
-      settled = true;
-      response.writeHead(backendResponse.statusCode ?? 502, backendResponse.statusMessage, clientResponseHeaders(backendResponse.rawHeaders));
-      backendResponse.on('error', () => response.destroy());
-      backendResponse.on('aborted', () => response.destroy());
-      backendResponse.pipe(response);
-    });
+interface Exchange {
+  readonly request: IncomingMessage;
+  readonly response: ServerResponse;
+  readonly route: IndexedRoute;
+  readonly method: string;
+  readonly headers: string[];
+  readonly bodyless: boolean;
+}
+
+/**
+ * Relays one gear response to the client as undici parses it, chunk by chunk, pausing the gear
+ * connection while the client's socket is full (backpressure both ways: undici itself reads
+ * the request body stream only as fast as the gear takes it).
+ */
+class ResponseRelay implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | undefined;
+  private started = false;
+
+  constructor(
+    private readonly response: ServerResponse,
+    private readonly onFailureBeforeResponse: (error: Error) => void,
+  ) {}
+
+  readonly onClientClose = (): void => {
     // A client that goes away must not leave the gear working for nobody.
-    response.on('close', () => {
-      if (!response.writableFinished) upstream.destroy();
-    });
+    if (!this.response.writableFinished) this.controller?.abort(new Error('client went away'));
+  };
 
-    if (bodyless) upstream.end();
-    else request.pipe(upstream);
+  private readonly onDrain = (): void => this.controller?.resume();
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
+    // 1xx answers (100-continue is the server's business, 103 hints are optional) are not relayed.
+    if (statusCode < 200) return;
+    this.started = true;
+    this.response.writeHead(statusCode, statusMessage, stripHopByHop(headers));
+    this.response.on('drain', this.onDrain);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.response.write(chunk)) controller.pause();
+  }
+
+  onResponseEnd(): void {
+    this.response.off('close', this.onClientClose);
+    this.response.off('drain', this.onDrain);
+    this.response.end();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.response.off('close', this.onClientClose);
+    this.response.off('drain', this.onDrain);
+    // Bytes already went to the client: the only honest signal left is a cut connection.
+    if (this.started || this.response.headersSent) this.response.destroy();
+    else this.onFailureBeforeResponse(error);
   }
 }
 
@@ -172,17 +200,18 @@ export function plain(response: ServerResponse, status: number, message: string)
   response.end(body);
 }
 
-function describeFailure(error: NodeJS.ErrnoException): string {
-  switch (error.code) {
+function describeFailure(error: Error): string {
+  switch ((error as NodeJS.ErrnoException).code) {
     case 'ECONNREFUSED':
       return 'connection refused';
     case 'ECONNRESET':
-      return 'connection reset';
-    case CONNECT_TIMEOUT:
-      return error.message;
-    case 'EIDLE':
-      return 'gear idle too long';
+    case 'UND_ERR_SOCKET':
+      return 'connection closed by the gear';
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return 'connect timed out';
+    case 'UND_ERR_HEADERS_TIMEOUT':
+      return 'no response headers in time';
     default:
-      return error.code === undefined ? error.message : `${error.code}: ${error.message}`;
+      return error.message;
   }
 }

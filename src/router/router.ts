@@ -1,4 +1,3 @@
-import { Agent } from 'node:http';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -6,6 +5,7 @@ import pino, { type Logger } from 'pino';
 
 import { ConfigError } from '../core/errors.ts';
 import { BackendHealth } from './backend-health.ts';
+import { BackendPools } from './backend-pools.ts';
 import { BrokerRouteSource } from './broker-route-source.ts';
 import { DEFAULT_PROBE_POLICY, type ProbePolicy } from './endpoint-health.ts';
 import { GearProxy } from './gear-proxy.ts';
@@ -60,22 +60,20 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   const cloudDomain = (options.cloudDomain ?? 'localhost').toLowerCase();
   const source = options.source ?? brokerSource(options, cloudDomain, log);
 
-  // IMPORTANT: free keep-alive sockets are closed after 4 s because Node servers (most gears)
-  // close idle connections after 5 s; reusing one at that instant loses the request to a reset.
-  const agent = new Agent({ keepAlive: true, maxSockets: options.maxSocketsPerEndpoint ?? 256, maxFreeSockets: 256, timeout: 4_000, scheduling: 'lifo' });
+  const idleTimeoutMs = options.idleTimeoutMs ?? 300_000;
+  const pools = new BackendPools({ connections: options.maxSocketsPerEndpoint ?? 256, connectTimeoutMs: options.connectTimeoutMs ?? 3_000, idleTimeoutMs });
   const health = new BackendHealth(log, options.probe ?? DEFAULT_PROBE_POLICY);
   let table: RouteTable | undefined;
   let routes: RouteIndex | undefined;
   let port = 0;
 
   const proxy = new GearProxy({
-    agent,
+    pools,
     health,
     log,
     routes: () => routes,
     listenPort: () => port,
-    connectTimeoutMs: options.connectTimeoutMs ?? 3_000,
-    idleTimeoutMs: options.idleTimeoutMs ?? 300_000,
+    idleTimeoutMs,
   });
 
   const server = createServer(
@@ -116,7 +114,9 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   source.start((next) => {
     table = next;
     routes = indexRoutes(next, routes);
-    health.retain(listedEndpoints(routes));
+    const listed = listedEndpoints(routes);
+    health.retain(listed);
+    pools.retain(listed);
     log.debug({ version: next.version, routes: next.items.length }, 'route table updated');
   });
 
@@ -132,7 +132,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeAllConnections();
         await closed;
-        agent.destroy();
+        await pools.close();
       })();
       return closing;
     },

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { backendRequestHeaders, clientResponseHeaders } from '../../src/router/forwarded-headers.ts';
+import { backendRequestHeaders, stripHopByHop } from '../../src/router/forwarded-headers.ts';
 
 const FACTS = { clientIp: '10.0.0.9', host: 'hello-demo.localhost:7481', proto: 'http', port: '7481' } as const;
 const FORWARDED = ['X-Forwarded-Host', 'hello-demo.localhost:7481', 'X-Forwarded-Proto', 'http', 'X-Forwarded-Port', '7481'];
@@ -29,7 +29,11 @@ for (const [name, { raw, want }] of Object.entries(requestCases)) {
   test(`request headers: ${name}`, () => assert.deepEqual(backendRequestHeaders(raw, FACTS), want));
 }
 
-test('response headers: hop-by-hop removed, repeated Set-Cookie and case kept', () => {
-  const raw = ['Content-Type', 'text/plain', 'Connection', 'keep-alive', 'Keep-Alive', 'timeout=5', 'Transfer-Encoding', 'chunked', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2'];
-  assert.deepEqual(clientResponseHeaders(raw), ['Content-Type', 'text/plain', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2']);
+test('response headers: hop-by-hop and Connection-listed removed, Set-Cookie array kept', () => {
+  const headers = { 'content-type': 'text/plain', connection: 'keep-alive, x-hop', 'keep-alive': 'timeout=5', 'x-hop': '1', 'transfer-encoding': 'chunked', 'set-cookie': ['a=1', 'b=2'] };
+  assert.deepEqual(stripHopByHop(headers), { 'content-type': 'text/plain', 'set-cookie': ['a=1', 'b=2'] });
+});
+
+test('request headers: Expect is answered by the router, not forwarded', () => {
+  assert.deepEqual(backendRequestHeaders(['Host', 'h', 'Expect', '100-continue'], FACTS), ['Host', 'h', 'X-Forwarded-For', '10.0.0.9', ...FORWARDED]);
 });
