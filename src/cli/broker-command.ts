@@ -1,9 +1,6 @@
 import type { Command } from 'commander';
 
 import { brokerConfReference, loadBrokerConfig, redactUrl } from '../broker/broker-config.ts';
-import { startBroker } from '../broker/broker.ts';
-import { createUserWithToken } from '../broker/bootstrap-admin.ts';
-import { openStore } from '../store/open-store.ts';
 import { waitForShutdownSignal } from './shutdown-signal.ts';
 
 /**
@@ -25,6 +22,8 @@ export function registerBrokerCommand(program: Command): void {
         return;
       }
       const config = loadBrokerConfig({ configPath: options.config });
+      // Imported here, not at the top: every other command would pay for loading the broker.
+      const { startBroker } = await import('../broker/broker.ts');
       const running = await startBroker({ config });
       running.context.log.info({ url: running.url, store: redactUrl(config.datastoreUrl) }, 'broker listening');
       process.stdout.write(`geartide broker listening on ${running.url} (store: ${running.context.store.dialect})\n`);
@@ -40,6 +39,8 @@ export function registerBrokerCommand(program: Command): void {
     .option('--config <file>', 'broker.conf to read (default: $GEARTIDE_HOME/broker.conf)')
     .action(async (login: string, options: { admin?: boolean; config?: string }) => {
       const config = loadBrokerConfig({ configPath: options.config });
+      const { openStore } = await import('../store/open-store.ts');
+      const { createUserWithToken } = await import('../broker/bootstrap-admin.ts');
       const store = await openStore(config.datastoreUrl);
       try {
         const { token } = await createUserWithToken(store, { login, role: options.admin ? 'admin' : 'user', maxGears: config.defaultMaxGears, now: Date.now() });

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import pino from 'pino';
 
-import { startNodeAgent } from '../node/node-agent.ts';
 import { integerOption } from './integer-option.ts';
 import { waitForShutdownSignal } from './shutdown-signal.ts';
 import { UsageError } from './usage-error.ts';
@@ -47,6 +46,8 @@ export function registerNodeCommand(program: Command): void {
       const bootstrapToken = options.bootstrapToken ?? (process.env.GEARTIDE_BOOTSTRAP_TOKEN || undefined);
       if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(options.logLevel)) throw new UsageError(`--log-level: '${options.logLevel}' is not a level`);
       const log = pino({ level: options.logLevel, redact: { paths: ['*.credential', '*.bootstrapToken', '*.authorization'], censor: '[redacted]' } }, pino.destination(2));
+      // Imported here, not at the top: every other command would pay for loading the agent.
+      const { startNodeAgent } = await import('../node/node-agent.ts');
       const agent = await startNodeAgent({
         brokerUrl: options.broker,
         ...(bootstrapToken !== undefined ? { bootstrapToken } : {}),

@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 
 import type { Command } from 'commander';
 
-import { createRouterLogger, startRouter } from '../router/router.ts';
 import { integerOption } from './integer-option.ts';
 import { waitForShutdownSignal } from './shutdown-signal.ts';
 import { UsageError } from './usage-error.ts';
@@ -40,6 +39,8 @@ export function registerRouterCommand(program: Command): void {
         throw new UsageError(`--broker is not a URL: ${options.broker}`, '--broker');
       }
       if (options.port > 65_535) throw new UsageError('--port must be at most 65535', '--port');
+      // Imported here, not at the top: every other command would pay for loading the router.
+      const { createRouterLogger, startRouter } = await import('../router/router.ts');
       const log = createRouterLogger(options.logLevel);
       const router = await startRouter({ broker: { url: brokerUrl.href, token }, host: options.host, port: options.port, cloudDomain: options.cloudDomain, log });
       log.info({ url: router.url, broker: brokerUrl.origin, cloudDomain: options.cloudDomain }, 'router listening');
