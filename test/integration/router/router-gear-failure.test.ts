@@ -44,8 +44,14 @@ test('a killed gear is taken out without failing a GET, and back in once it answ
     }
   };
   const clients = Array.from({ length: 4 }, client);
-  await sleep(100);
-  assert.ok(served.includes('gear-b'), 'both gears serve before the kill');
+  // IMPORTANT: the clients are stopped in finally, because a failed assertion would otherwise
+  // leave them looping and the test process would never end.
+  try {
+  const loadStarted = Date.now();
+  while (!(served.includes('gear-a') && served.includes('gear-b'))) {
+    assert.ok(Date.now() - loadStarted < 3_000, 'both gears serve before the kill');
+    await sleep(10);
+  }
 
   await b.stop();
   const killedAt = served.length;
@@ -61,8 +67,10 @@ test('a killed gear is taken out without failing a GET, and back in once it answ
     assert.ok(Date.now() - restartedAt < 3_000, 'gear-b back in rotation within 3 s');
     await sleep(20);
   }
-  running = false;
-  await Promise.all(clients);
+  } finally {
+    running = false;
+    await Promise.all(clients);
+  }
   assert.deepEqual(failures, [], 'no GET failed');
   assert.equal((await health()).ejectedEndpoints, 0);
 });
