@@ -45,6 +45,24 @@ export interface App {
   readonly desiredState: DesiredState;
   /** Bumped by `app restart`; a node agent restarts a gear whose generation it has not run yet. */
   readonly restartGeneration: number;
+  /** The uploaded source the app runs; null: the cartridge's built-in app. */
+  readonly sourceId: string | null;
+  /**
+   * Bumped by every deploy (0: never deployed). Node agents compare it with the version they
+   * extracted, so a deploy is seen even when it names the same source again.
+   */
+  readonly sourceVersion: number;
+  readonly createdAt: number;
+}
+
+/** An uploaded app source: a gzipped tar of the app's directory, checked when it was uploaded. */
+export interface AppSource {
+  readonly id: string;
+  readonly ownerId: string;
+  /** Bytes of the compressed archive. */
+  readonly size: number;
+  /** SHA-256 of the compressed archive, hex. */
+  readonly sha256: string;
   readonly createdAt: number;
 }
 

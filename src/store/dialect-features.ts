@@ -19,6 +19,8 @@ export interface DialectFeatures {
    * a time already), PostgreSQL needs them so concurrent transactions do not take the same row.
    */
   readonly rowLocks: boolean;
+  /** Column type of a byte string: SQLite's `blob`, PostgreSQL's `bytea`. */
+  readonly binaryType: ColumnDataType;
   /** Serialises placement for a profile until the enclosing transaction ends. */
   lockPlacement(db: Kysely<any>, gearProfile: string): Promise<void>;
   /** Runs `work` in a transaction on one connection; commits, or rolls back when it throws. */
@@ -29,6 +31,7 @@ const sqliteFeatures: DialectFeatures = {
   autoIncrementType: 'integer',
   autoIncrementModifier: true,
   rowLocks: false,
+  binaryType: 'blob',
   // Transactions begin IMMEDIATE (below): a second writer waits at BEGIN, so placements are
   // already serialised, whichever profile they are for.
   async lockPlacement() {},
@@ -58,6 +61,7 @@ const postgresFeatures: DialectFeatures = {
   autoIncrementType: 'bigserial',
   autoIncrementModifier: false,
   rowLocks: true,
+  binaryType: 'bytea',
   async lockPlacement(db, gearProfile) {
     // A transaction-scoped advisory lock: released by COMMIT/ROLLBACK, so a broker that dies
     // mid-placement cannot leave it held. hashtext maps the profile name onto the lock's key space.

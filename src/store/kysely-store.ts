@@ -5,6 +5,7 @@ import { ConflictError, ExhaustedError, GeartideError, InputError, NotFoundError
 import type {
   ApiToken,
   App,
+  AppSource,
   DesiredState,
   District,
   Domain,
@@ -24,7 +25,7 @@ import { constraintViolation } from './constraint-violation.ts';
 import { dialectFeatures } from './dialect-features.ts';
 import type { DialectFeatures } from './dialect-features.ts';
 import { SchemaMigrator } from './schema-migrator.ts';
-import type { ApiTokensTable, AppsTable, Database, DistrictsTable, DomainsTable, EventsTable, GearsTable, NodesTable, OperationsTable, UsersTable } from './schema.ts';
+import type { ApiTokensTable, AppSourcesTable, AppsTable, Database, DistrictsTable, DomainsTable, EventsTable, GearsTable, NodesTable, OperationsTable, UsersTable } from './schema.ts';
 import type { NodeAssignment, RouteEntry, Store, StoreDialect } from './store.ts';
 
 /** Node states from which a missed heartbeat makes a node `lost` (model.ts's state diagram). */
@@ -112,8 +113,16 @@ export class KyselyStore implements Store {
       if (domain !== undefined) {
         throw new ConflictError('user_has_domains', `user still owns domain '${domain.name}'; delete its domains first`, { userId: id, domain: domain.name });
       }
-      // api_tokens go with the user (ON DELETE CASCADE).
-      const result = await db.deleteFrom('users').where('id', '=', id).executeTakeFirst();
+      // api_tokens and app_sources go with the user (ON DELETE CASCADE).
+      let result;
+      try {
+        result = await db.deleteFrom('users').where('id', '=', id).executeTakeFirst();
+      } catch (error) {
+        // Only an admin's upload can run in another user's app (an admin may create apps anywhere).
+        throw translateConstraint(error, {
+          foreignKey: () => new ConflictError('user_sources_in_use', "an app of another user runs a source this user uploaded; deploy another source to it first", { userId: id }),
+        });
+      }
       if (result.numDeletedRows === 0n) throw new NotFoundError('user', id);
     });
   }
@@ -200,9 +209,57 @@ export class KyselyStore implements Store {
     });
   }
 
+  // ───────────────────────────── app sources
+
+  async createSource(input: { ownerId: string; archive: Buffer; sha256: string; now: number }): Promise<AppSource> {
+    const row: Selectable<AppSourcesTable> = {
+      id: randomUUID(),
+      owner_id: input.ownerId,
+      size: input.archive.byteLength,
+      sha256: input.sha256,
+      archive: input.archive,
+      created_at: input.now,
+    };
+    try {
+      await this.#db.insertInto('app_sources').values(row).execute();
+    } catch (error) {
+      throw translateConstraint(error, { foreignKey: () => new NotFoundError('user', input.ownerId, 'ownerId') });
+    }
+    return toSource(row);
+  }
+
+  async getSource(id: string): Promise<(AppSource & { readonly archive: Buffer }) | undefined> {
+    const row = await this.#db.selectFrom('app_sources').selectAll().where('id', '=', id).executeTakeFirst();
+    // better-sqlite3 and pg both hand a blob/bytea back as a Buffer.
+    return row && { ...toSource(row), archive: row.archive };
+  }
+
+  async listSources(filter: { ids?: readonly string[]; ownerId?: string } = {}): Promise<AppSource[]> {
+    const { ids, ownerId } = filter;
+    if (ids !== undefined && ids.length === 0) return [];
+    // Every column but the archive: views list sources, and archives weigh megabytes each.
+    const rows = await this.#db
+      .selectFrom('app_sources')
+      .select(['id', 'owner_id', 'size', 'sha256', 'created_at'])
+      .$if(ids !== undefined, (q) => q.where('id', 'in', ids!))
+      .$if(ownerId !== undefined, (q) => q.where('owner_id', '=', ownerId!))
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute();
+    return rows.map(toSource);
+  }
+
   // ───────────────────────────── apps
 
-  async createApp(input: Omit<App, 'id' | 'createdAt' | 'restartGeneration'> & { now: number }): Promise<App> {
+  async createApp(input: Omit<App, 'id' | 'createdAt' | 'restartGeneration' | 'sourceId' | 'sourceVersion'> & { sourceId?: string | null; now: number }): Promise<App> {
+    const sourceId = input.sourceId ?? null;
+    // Checked before the insert rather than read from its foreign-key error: that error cannot
+    // tell a missing source from a missing domain, and on PostgreSQL a failed statement spoils
+    // the caller's transaction, so nothing could be asked after it.
+    if (sourceId !== null) {
+      const source = await this.#db.selectFrom('app_sources').select('id').where('id', '=', sourceId).executeTakeFirst();
+      if (source === undefined) throw new NotFoundError('source', sourceId, 'sourceId');
+    }
     const row: Selectable<AppsTable> = {
       id: randomUUID(),
       domain_id: input.domainId,
@@ -213,6 +270,8 @@ export class KyselyStore implements Store {
       scale_max: input.scaleMax,
       desired_state: input.desiredState,
       restart_generation: 0,
+      source_id: sourceId,
+      source_version: sourceId === null ? 0 : 1,
       created_at: input.now,
     };
     try {
@@ -257,6 +316,22 @@ export class KyselyStore implements Store {
       // countActiveGearsByNode counts gears, so both must change together.
       await db.updateTable('gears').set({ desired_state: state }).where('app_id', '=', appId).where('desired_state', '!=', state).execute();
     });
+  }
+
+  async setAppSource(appId: string, sourceId: string): Promise<number> {
+    let row;
+    try {
+      row = await this.#db
+        .updateTable('apps')
+        .set((eb) => ({ source_id: sourceId, source_version: eb('source_version', '+', 1) }))
+        .where('id', '=', appId)
+        .returning('source_version')
+        .executeTakeFirst();
+    } catch (error) {
+      throw translateConstraint(error, { foreignKey: () => new NotFoundError('source', sourceId, 'sourceId') });
+    }
+    if (row === undefined) throw new NotFoundError('app', appId);
+    return row.source_version;
   }
 
   async bumpAppRestartGeneration(appId: string): Promise<number> {
@@ -385,6 +460,7 @@ export class KyselyStore implements Store {
         'apps.cartridge',
         'apps.gear_profile',
         'apps.restart_generation',
+        'apps.source_version',
         'domains.name as domain_name',
       ])
       .where('gears.node_id', '=', nodeId)
@@ -401,6 +477,8 @@ export class KyselyStore implements Store {
       gearProfile: row.gear_profile,
       desiredState: row.desired_state,
       restartGeneration: row.restart_generation,
+      // 0 is "never deployed" in the table; agents read null as "run the built-in app".
+      sourceVersion: row.source_version === 0 ? null : row.source_version,
     }));
   }
 
@@ -953,8 +1031,14 @@ function toApp(row: Selectable<AppsTable>): App {
     scaleMax: row.scale_max,
     desiredState: row.desired_state,
     restartGeneration: row.restart_generation,
+    sourceId: row.source_id,
+    sourceVersion: row.source_version,
     createdAt: row.created_at,
   };
+}
+
+function toSource(row: Omit<Selectable<AppSourcesTable>, 'archive'>): AppSource {
+  return { id: row.id, ownerId: row.owner_id, size: row.size, sha256: row.sha256, createdAt: row.created_at };
 }
 
 function toGear(row: Selectable<GearsTable>): Gear {

@@ -11,6 +11,7 @@ export interface Database {
   api_tokens: ApiTokensTable;
   domains: DomainsTable;
   apps: AppsTable;
+  app_sources: AppSourcesTable;
   gears: GearsTable;
   districts: DistrictsTable;
   district_uids: DistrictUidsTable;
@@ -56,6 +57,20 @@ export interface AppsTable {
   scale_max: number;
   desired_state: DesiredState;
   restart_generation: number;
+  /** The uploaded source (0003); null: the cartridge's built-in app. */
+  source_id: string | null;
+  /** Deploys so far (0003); 0: none. Defaults to 0, so rows written without it stay valid. */
+  source_version: Generated<number>;
+  created_at: number;
+}
+
+/** Uploaded app sources (0003): the gzipped tar itself, as bytes. */
+export interface AppSourcesTable {
+  id: string;
+  owner_id: string;
+  size: number;
+  sha256: string;
+  archive: Buffer;
   created_at: number;
 }
 

@@ -1,6 +1,7 @@
 import type {
   ApiToken,
   App,
+  AppSource,
   DesiredState,
   District,
   Domain,
@@ -60,7 +61,11 @@ export interface Store {
   getUser(id: string): Promise<User | undefined>;
   getUserByLogin(login: string): Promise<User | undefined>;
   listUsers(): Promise<User[]>;
-  /** Deletes the user and its tokens; refuses (ConflictError `user_has_domains`) while it owns domains. */
+  /**
+   * Deletes the user, its tokens and its uploaded sources; refuses (ConflictError
+   * `user_has_domains`) while it owns domains, and (`user_sources_in_use`) while another user's
+   * app runs one of its sources.
+   */
   deleteUser(id: string): Promise<void>;
   /** `tokenHash` is the SHA-256 of the token in hex; the token itself is never stored. */
   createToken(input: { userId: string; name: string; tokenHash: string; expiresAt: number | null; now: number }): Promise<ApiToken>;
@@ -77,14 +82,35 @@ export interface Store {
   /** Refuses (ConflictError `domain_has_apps`) while the domain has apps. */
   deleteDomain(id: string): Promise<void>;
 
+  // app sources
+  /** Stores an uploaded archive (already checked by the caller) and returns it without the bytes. */
+  createSource(input: { ownerId: string; archive: Buffer; sha256: string; now: number }): Promise<AppSource>;
+  /** The source with its archive, or undefined. */
+  getSource(id: string): Promise<(AppSource & { readonly archive: Buffer }) | undefined>;
+  /**
+   * Sources without their archives (cheap: for views), those with the given ids and/or of one
+   * owner; oldest first. An empty `ids` means none.
+   */
+  listSources(filter?: { ids?: readonly string[]; ownerId?: string }): Promise<AppSource[]>;
+
   // apps and gears
-  createApp(input: Omit<App, 'id' | 'createdAt' | 'restartGeneration'> & { now: number }): Promise<App>;
+  /**
+   * With `sourceId`, the app starts at sourceVersion 1 (NotFoundError `source_not_found`, field
+   * `sourceId`, when that source does not exist); without, at 0 (the built-in app).
+   */
+  createApp(input: Omit<App, 'id' | 'createdAt' | 'restartGeneration' | 'sourceId' | 'sourceVersion'> & { sourceId?: string | null; now: number }): Promise<App>;
   getApp(domainId: string, name: string): Promise<App | undefined>;
   getAppById(id: string): Promise<App | undefined>;
   /** All apps, or those of one domain. */
   listApps(filter?: { domainId?: string; ownerId?: string }): Promise<App[]>;
   /** Sets the app's desired state and that of all its gears (one transaction). */
   setAppDesiredState(appId: string, state: DesiredState): Promise<void>;
+  /**
+   * Points the app at `sourceId` and increments its sourceVersion (even when the id is the same:
+   * a deploy is a deploy); returns the new version. NotFoundError when the app or the source
+   * does not exist.
+   */
+  setAppSource(appId: string, sourceId: string): Promise<number>;
   /** Increments the app's restartGeneration and returns the new value. */
   bumpAppRestartGeneration(appId: string): Promise<number>;
   setAppScale(appId: string, scaleMin: number, scaleMax: number): Promise<void>;
@@ -205,6 +231,8 @@ export interface NodeAssignment {
   readonly gearProfile: string;
   readonly desiredState: DesiredState;
   readonly restartGeneration: number;
+  /** The app's source version to run; null: none uploaded (the cartridge's built-in app). */
+  readonly sourceVersion: number | null;
 }
 
 export interface RouteEntry {

@@ -2,6 +2,7 @@ import type { Migration, MigrationProvider } from 'kysely';
 import type { StoreDialect } from '../store.ts';
 import { initialMigration } from './0001-initial.ts';
 import { usageCountersMigration } from './0002-usage-counters.ts';
+import { appSourcesMigration } from './0003-app-sources.ts';
 
 /**
  * The migrations, listed in code rather than read from a folder: they ship inside the bundle
@@ -19,6 +20,7 @@ export class InCodeMigrationProvider implements MigrationProvider {
     return {
       '0001-initial': initialMigration(this.#dialect),
       '0002-usage-counters': usageCountersMigration(),
+      '0003-app-sources': appSourcesMigration(this.#dialect),
     };
   }
 }

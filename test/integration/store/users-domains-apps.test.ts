@@ -113,6 +113,8 @@ for (const dialect of STORE_DIALECTS) {
           scaleMax: 3,
           desiredState: 'started',
           restartGeneration: 0,
+          sourceId: null,
+          sourceVersion: 0,
           createdAt: NOW,
         });
         await assertRejectsWith(createApp(store, domain.id, 'hello'), ConflictError, 'app_exists', { field: 'name' });
