@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -14,13 +14,14 @@ export interface CliResult {
 }
 
 /**
- * Spawn the real `geartide` binary (asynchronously: the broker double runs in this process and
- * must keep answering). GEARTIDE_HOME points at an empty directory unless a test gives one, so
- * the developer's own ~/.geartide never leaks into a test.
+ * Spawn the real `geartide` binary (asynchronously: the broker runs in this process and must keep
+ * answering). GEARTIDE_HOME points at an empty directory, removed when the CLI exits, unless a
+ * test gives one, so the developer's own ~/.geartide never leaks into a test.
  */
 export function startCli(args: string[], env: Record<string, string | undefined> = {}): { child: ChildProcess; done: Promise<CliResult> } {
+  const ownHome = env.GEARTIDE_HOME === undefined ? mkdtempSync(join(tmpdir(), 'geartide-cli-home-')) : undefined;
   const child = spawn(process.execPath, [BIN, ...args], {
-    env: { PATH: process.env.PATH, GEARTIDE_HOME: mkdtempSync(join(tmpdir(), 'geartide-cli-home-')), ...env },
+    env: { PATH: process.env.PATH, ...(ownHome === undefined ? {} : { GEARTIDE_HOME: ownHome }), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -29,7 +30,10 @@ export function startCli(args: string[], env: Record<string, string | undefined>
   child.stderr!.setEncoding('utf8').on('data', (text: string) => (stderr += text));
   const done = new Promise<CliResult>((resolve, reject) => {
     child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    child.on('close', (code, signal) => {
+      if (ownHome !== undefined) rmSync(ownHome, { recursive: true, force: true });
+      resolve({ code, signal, stdout, stderr });
+    });
   });
   return { child, done };
 }
