@@ -1,20 +1,29 @@
-// Runs the real CLI against the broker-contract TEST DOUBLE in broker-double.ts (not the broker).
+// The real CLI (bin/geartide.js, a child process) against the real broker (cli-broker.ts); one
+// test uses a labelled node:http stub for what the real broker never does (echo a token).
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ADMIN_TOKEN, ALICE_TOKEN, startBrokerDouble } from './broker-double.ts';
-import type { BrokerDouble } from './broker-double.ts';
+import { startCliBroker, type CliBroker } from './cli-broker.ts';
 import { runCli } from './run-cli.ts';
 
-let broker: BrokerDouble;
+let broker: CliBroker;
+let aliceToken: string;
+let adminToken: string;
+const homes: string[] = [];
 before(async () => {
-  broker = await startBrokerDouble();
+  broker = await startCliBroker();
+  aliceToken = (await broker.createUser('alice', { maxGears: 10 })).token;
+  adminToken = broker.admin.token;
 });
-after(() => broker.close());
+after(async () => {
+  await broker?.close();
+  for (const home of homes) rmSync(home, { recursive: true, force: true });
+});
 
 /** A port nothing listens on: bind one, note it, close it. */
 async function closedPort(): Promise<number> {
@@ -27,6 +36,7 @@ async function closedPort(): Promise<number> {
 
 function homeWith(config: string): string {
   const home = mkdtempSync(join(tmpdir(), 'geartide-cli-errors-'));
+  homes.push(home);
   writeFileSync(join(home, 'config.json'), config);
   return home;
 }
@@ -42,21 +52,22 @@ describe('errors: one line on stderr, the right exit code, never the token', () 
 
   test('connection refused: says which URL and suggests geartide up', async () => {
     const url = `http://127.0.0.1:${await closedPort()}`;
-    const result = await runCli(['app', 'list'], { GEARTIDE_URL: url, GEARTIDE_TOKEN: ALICE_TOKEN });
+    const result = await runCli(['app', 'list'], { GEARTIDE_URL: url, GEARTIDE_TOKEN: aliceToken });
     assert.equal(result.code, 1);
     assert.equal(result.stderr, `error: cannot reach the broker at ${url}: is it running? (geartide up)\n`);
   });
 
   test('broker URL and token come from config.json when the env does not set them', async () => {
-    const home = homeWith(JSON.stringify({ brokerUrl: broker.url, routerUrl: 'http://127.0.0.1:1', token: ALICE_TOKEN }));
+    const home = homeWith(JSON.stringify({ brokerUrl: broker.url, routerUrl: 'http://127.0.0.1:1', token: aliceToken }));
     const result = await runCli(['whoami'], { GEARTIDE_HOME: home });
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stdout, `alice (user) at ${broker.url}: 0 of 10 gears used\n`);
   });
 
   test('GEARTIDE_TOKEN overrides the file', async () => {
-    const home = homeWith(JSON.stringify({ brokerUrl: broker.url, token: ALICE_TOKEN }));
-    const result = await runCli(['whoami'], { GEARTIDE_HOME: home, GEARTIDE_TOKEN: ADMIN_TOKEN });
+    const home = homeWith(JSON.stringify({ brokerUrl: broker.url, token: aliceToken }));
+    const result = await runCli(['whoami'], { GEARTIDE_HOME: home, GEARTIDE_TOKEN: adminToken });
+    assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /^admin \(admin\)/);
   });
 
@@ -67,31 +78,53 @@ describe('errors: one line on stderr, the right exit code, never the token', () 
     assert.match(result.stderr, new RegExp(`^error: ${join(home, 'config.json')} is not valid JSON .*fix or remove it\\n$`));
   });
 
-  test('an unknown token: the broker echoes it, the CLI masks it', async () => {
+  test('an unknown token: refused in one line, the token never printed', async () => {
     const secret = 'gt_stolen_secret_value_123';
     const result = await runCli(['domain', 'list'], { GEARTIDE_URL: broker.url, GEARTIDE_TOKEN: secret });
     assert.equal(result.code, 1);
-    assert.equal(result.stderr, 'error: token *** is not valid\n');
-    assert.ok(!result.stdout.includes(secret) && !result.stderr.includes(secret));
+    assert.equal(result.stdout, '');
+    assert.equal(result.stderr, 'error: unknown or expired token\n');
+    const request = broker.requests.findLast((each) => each.path === '/domains')!;
+    assert.equal(request.headers.authorization, `Bearer ${secret}`, 'the token went to the broker, only there');
   });
 
-  test('a token from config.json is masked too', async () => {
-    const secret = 'gt_file_secret_value_456';
-    const home = homeWith(JSON.stringify({ brokerUrl: broker.url, token: secret }));
-    const result = await runCli(['whoami'], { GEARTIDE_HOME: home });
-    assert.equal(result.stderr, 'error: token *** is not valid\n');
+  test('a broker that echoes the token back: the CLI masks it, from the env and from config.json', async (t) => {
+    // STUB, not the broker: the real broker never echoes a token, but the CLI must mask one
+    // whatever a broker (or a proxy in front of it) says. A minimal node:http server answering
+    // every request with a 401 that quotes the bearer token.
+    const stub = createHttpServer((request, response) => {
+      const token = (request.headers.authorization ?? '').replace(/^Bearer /, '');
+      response.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'unauthenticated', message: `token ${token} is not valid` } }));
+    });
+    await new Promise<void>((resolve) => stub.listen(0, '127.0.0.1', resolve));
+    t.after(() => new Promise<void>((resolve) => {
+      stub.closeAllConnections();
+      stub.close(() => resolve());
+    }));
+    const stubUrl = `http://127.0.0.1:${(stub.address() as AddressInfo).port}`;
+
+    const fromEnv = 'gt_stolen_secret_value_123';
+    const viaEnv = await runCli(['domain', 'list'], { GEARTIDE_URL: stubUrl, GEARTIDE_TOKEN: fromEnv });
+    assert.equal(viaEnv.code, 1);
+    assert.equal(viaEnv.stderr, 'error: token *** is not valid\n');
+    assert.ok(!viaEnv.stdout.includes(fromEnv) && !viaEnv.stderr.includes(fromEnv));
+
+    const fromFile = 'gt_file_secret_value_456';
+    const viaFile = await runCli(['whoami'], { GEARTIDE_HOME: homeWith(JSON.stringify({ brokerUrl: stubUrl, token: fromFile })) });
+    assert.equal(viaFile.code, 1);
+    assert.equal(viaFile.stderr, 'error: token *** is not valid\n');
   });
 
   test('forbidden: a user running an admin command', async () => {
-    const result = await runCli(['admin', 'node', 'list'], { GEARTIDE_URL: broker.url, GEARTIDE_TOKEN: ALICE_TOKEN });
+    const result = await runCli(['admin', 'node', 'list'], { GEARTIDE_URL: broker.url, GEARTIDE_TOKEN: aliceToken });
     assert.equal(result.code, 1);
-    assert.equal(result.stderr, 'error: this needs the admin role\n');
+    assert.equal(result.stderr, 'error: this endpoint needs the admin role\n');
   });
 
   test('not found', async () => {
-    const result = await runCli(['domain', 'delete', 'nosuch'], { GEARTIDE_URL: broker.url, GEARTIDE_TOKEN: ALICE_TOKEN });
+    const result = await runCli(['domain', 'delete', 'nosuch'], { GEARTIDE_URL: broker.url, GEARTIDE_TOKEN: aliceToken });
     assert.equal(result.code, 1);
-    assert.equal(result.stderr, "error: domain 'nosuch' not found\n");
+    assert.equal(result.stderr, "error: domain 'nosuch' not found (field: domain)\n");
   });
 
   const usage: Record<string, { args: string[]; want: string }> = {
@@ -104,7 +137,7 @@ describe('errors: one line on stderr, the right exit code, never the token', () 
   for (const [name, { args, want }] of Object.entries(usage)) {
     test(`usage error, exit 2: ${name}`, async () => {
       const before = broker.requests.length;
-      const result = await runCli(args, { GEARTIDE_URL: broker.url, GEARTIDE_TOKEN: ALICE_TOKEN });
+      const result = await runCli(args, { GEARTIDE_URL: broker.url, GEARTIDE_TOKEN: aliceToken });
       assert.equal(result.code, 2);
       assert.equal(result.stderr, want);
       assert.equal(broker.requests.length, before, 'nothing sent to the broker');
