@@ -76,9 +76,10 @@ export class LocalProvider implements Provider {
     if (!Number.isInteger(request.count) || request.count < 1) throw new InputError(`count must be a positive integer, got ${request.count}`, 'count');
     const already = this.state.nodes.filter((node) => node.scaleEventId === request.scaleEventId);
     if (already.length > 0) return already.map((node) => this.view(node));
-    const { nodes: room, reason } = await this.headroom();
+    const { nodes: room } = await this.headroom();
     if (room !== null && room < request.count) {
-      throw new ExhaustedError('cloud_exhausted', `local provider cannot start ${request.count} node(s): ${reason}`, { profile: this.options.gearProfile, district: request.district });
+      const why = `LOCAL_MAX_NODES=${this.options.maxNodes} and ${this.state.nodes.length} node host(s) run, so ${room} more may start`;
+      throw new ExhaustedError('cloud_exhausted', `local provider cannot start ${request.count} node host(s): ${why}`, { profile: this.options.gearProfile, district: request.district });
     }
     const created: LocalNodeRecord[] = [];
     for (let index = 0; index < request.count; index++) {
