@@ -57,6 +57,16 @@ export const TokenView = Type.Object({
 export const CreateDomainBody = Type.Object({ name: Name }, closed);
 export const DomainView = Type.Object({ id: Type.String(), name: Type.String(), owner: Type.String(), createdAt: Type.String() });
 
+const SourceIdPattern = { pattern: '^[A-Za-z0-9-]{1,64}$' } as const;
+
+export const DeployAppBody = Type.Object(
+  { source: Type.String({ ...SourceIdPattern, description: 'id of a source the caller uploaded (POST /sources)' }) },
+  closed,
+);
+
+/** An uploaded source as the API shows it; the archive itself only goes to node agents. */
+export const SourceView = Type.Object({ id: Type.String(), size: Type.Integer(), sha256: Type.String() });
+
 export const ScaleRange = Type.Object(
   { min: Type.Integer({ minimum: 1, maximum: 10_000 }), max: Type.Integer({ minimum: 1, maximum: 10_000 }) },
   closed,
@@ -69,6 +79,7 @@ export const CreateAppBody = Type.Object(
     gears: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, description: 'a fixed gear count' })),
     scale: Type.Optional(ScaleRange),
     gearProfile: Type.Optional(ProfileName),
+    source: Type.Optional(Type.String({ ...SourceIdPattern, description: 'id of a source the caller uploaded (POST /sources)' })),
   },
   closed,
 );
@@ -105,6 +116,8 @@ export const AppView = Type.Object({
   scale: Type.Object({ min: Type.Integer(), max: Type.Integer() }),
   desiredState: Type.String(),
   restartGeneration: Type.Integer(),
+  /** null: no source uploaded, the cartridge's built-in app runs. `version` counts deploys. */
+  source: Type.Union([Type.Object({ id: Type.String(), version: Type.Integer(), size: Type.Integer() }), Type.Null()]),
   createdAt: Type.String(),
   gears: Type.Array(GearView),
 });

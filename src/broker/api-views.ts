@@ -1,4 +1,4 @@
-import type { ApiToken, App, District, Domain, Gear, Node, PlatformEvent, User } from '../core/model.ts';
+import type { ApiToken, App, AppSource, District, Domain, Gear, Node, PlatformEvent, User } from '../core/model.ts';
 import type { Store } from '../store/store.ts';
 
 /** Renders model objects as the REST API's JSON: ISO times, names instead of internal ids. */
@@ -43,14 +43,32 @@ export function appUrl(appName: string, domainName: string, settings: AppUrlSett
 }
 
 /**
- * Resolves node and district ids to names once per request: a list of apps with their gears
- * would otherwise look the same node up once per gear.
+ * Resolves node and district ids to names, and source ids to their summaries, once per request:
+ * a list of apps with their gears would otherwise look the same node up once per gear.
  */
 export class NameResolver {
   private nodes: Map<string, Node> | undefined;
   private districts: Map<string, District> | undefined;
+  private readonly sources = new Map<string, AppSource | undefined>();
 
-  constructor(private readonly store: Pick<Store, 'listNodes' | 'listDistricts'>) {}
+  constructor(private readonly store: Pick<Store, 'listNodes' | 'listDistricts' | 'listSources'>) {}
+
+  /** Loads the sources of all `apps` in one query, for a list about to be rendered. */
+  async loadSources(apps: readonly App[]): Promise<void> {
+    await this.loadSourceIds(apps.map((app) => app.sourceId));
+  }
+
+  async source(id: string): Promise<AppSource | undefined> {
+    await this.loadSourceIds([id]);
+    return this.sources.get(id);
+  }
+
+  private async loadSourceIds(ids: readonly (string | null)[]): Promise<void> {
+    const missing = [...new Set(ids.filter((id): id is string => id !== null && !this.sources.has(id)))];
+    if (missing.length === 0) return;
+    const found = new Map((await this.store.listSources({ ids: missing })).map((source) => [source.id, source]));
+    for (const id of missing) this.sources.set(id, found.get(id));
+  }
 
   async nodeName(id: string): Promise<string> {
     this.nodes ??= new Map((await this.store.listNodes()).map((node) => [node.id, node]));
@@ -88,9 +106,18 @@ export async function appView(app: App, domainName: string, gears: readonly Gear
     scale: { min: app.scaleMin, max: app.scaleMax },
     desiredState: app.desiredState,
     restartGeneration: app.restartGeneration,
+    source: await sourceView(app, names),
     createdAt: iso(app.createdAt),
     gears: await Promise.all(gears.map((gear) => gearView(gear, names))),
   };
+}
+
+async function sourceView(app: App, names: NameResolver): Promise<{ id: string; version: number; size: number } | null> {
+  if (app.sourceId === null) return null;
+  // A source row outlives nothing that points at it (no ON DELETE on apps.source_id), so it is
+  // there; a size of 0 only shows if that ever changes.
+  const source = await names.source(app.sourceId);
+  return { id: app.sourceId, version: app.sourceVersion, size: source?.size ?? 0 };
 }
 
 export function districtView(district: District, nodes: readonly Node[]) {

@@ -1,9 +1,12 @@
-import { ConflictError, InputError } from '../core/errors.ts';
-import { NODE_STATES, type App, type DesiredState, type Domain, type Gear, type User } from '../core/model.ts';
+import { createHash } from 'node:crypto';
+
+import { ConflictError, InputError, NotFoundError } from '../core/errors.ts';
+import { NODE_STATES, type App, type AppSource, type DesiredState, type Domain, type Gear, type User } from '../core/model.ts';
 import { applyPlacement, createPlacementSnapshot, placeGear, type PlacementSnapshot } from '../core/placement.ts';
 import type { Store } from '../store/store.ts';
 import type { ChangeNotifier } from './change-notifier.ts';
 import type { EventRecorder } from './event-recorder.ts';
+import { checkSourceArchive } from './source-archive-check.ts';
 
 export interface AppSettings {
   readonly cartridges: readonly string[];
@@ -17,6 +20,8 @@ export interface CreateAppRequest {
   readonly gears?: number;
   readonly scale?: { readonly min: number; readonly max: number };
   readonly gearProfile?: string;
+  /** An uploaded source (POST /sources) of the caller's; without one the cartridge's built-in app runs. */
+  readonly source?: string;
 }
 
 /**
@@ -33,7 +38,46 @@ export class AppExecutor {
     private readonly clock: () => number,
   ) {}
 
-  async createApp(owner: User, domain: Domain, request: CreateAppRequest): Promise<{ app: App; gears: Gear[] }> {
+  /**
+   * Checks an uploaded archive (InputError `invalid_source` naming `body` when it is not a safe
+   * tar.gz) and stores it as `caller`'s. Nothing is stored when the check fails.
+   */
+  async uploadSource(caller: User, archive: Buffer): Promise<AppSource> {
+    await checkSourceArchive(archive);
+    const sha256 = createHash('sha256').update(archive).digest('hex');
+    return this.store.createSource({ ownerId: caller.id, archive, sha256, now: this.clock() });
+  }
+
+  /**
+   * The source `id` if `caller` uploaded it. Anyone else's upload is reported as not found, not
+   * forbidden, like other users' domains: ids cannot be probed.
+   */
+  async requireOwnSource(caller: User, id: string): Promise<AppSource> {
+    const [source] = await this.store.listSources({ ids: [id] });
+    if (source === undefined || source.ownerId !== caller.id) throw new NotFoundError('source', id, 'source');
+    return source;
+  }
+
+  /**
+   * Points the app at another of the caller's sources and bumps its source version: node agents
+   * see the new version in their watch, fetch the archive and restart the gears on it.
+   */
+  async deployApp(caller: User, owner: User, domain: Domain, app: App, sourceId: string): Promise<number> {
+    const source = await this.requireOwnSource(caller, sourceId);
+    const version = await this.store.setAppSource(app.id, source.id);
+    this.changes.notify();
+    await this.events.record({
+      kind: 'app.deployed',
+      subject: `app:${domain.name}/${app.name}`,
+      message: `app ${app.name} deployed source ${source.id} (version ${version}, ${source.size} bytes)`,
+      userId: owner.id,
+      data: { app: app.id, source: source.id, sourceVersion: version, sha256: source.sha256 },
+    });
+    return version;
+  }
+
+  /** `caller` is who asks (an admin may create apps in other users' domains); `owner` owns the domain. */
+  async createApp(owner: User, domain: Domain, request: CreateAppRequest, caller: User = owner): Promise<{ app: App; gears: Gear[] }> {
     if (!this.settings.cartridges.includes(request.cartridge)) {
       throw new InputError(`cartridge '${request.cartridge}' is not offered here; choose one of: ${this.settings.cartridges.join(', ')}`, 'cartridge', 'unknown_cartridge');
     }
@@ -46,6 +90,7 @@ export class AppExecutor {
     }
     const range = request.scale ?? { min: request.gears ?? 1, max: request.gears ?? 1 };
     if (range.max < range.min) throw new InputError(`scale.max (${range.max}) is below scale.min (${range.min})`, 'scale.max');
+    const source = request.source === undefined ? undefined : await this.requireOwnSource(caller, request.source);
 
     const now = this.clock();
     const result = await this.store.transaction(async (tx) => {
@@ -60,6 +105,7 @@ export class AppExecutor {
         scaleMin: range.min,
         scaleMax: range.max,
         desiredState: 'started',
+        sourceId: source?.id ?? null,
         now,
       });
       const gears = await this.addGears(tx, app, range.min, new Map());
@@ -71,7 +117,7 @@ export class AppExecutor {
       subject: `app:${domain.name}/${request.name}`,
       message: `app ${request.name} (${request.cartridge}, ${gearProfile}) created in domain ${domain.name} with ${result.gears.length} gear(s)`,
       userId: owner.id,
-      data: { app: result.app.id, gears: result.gears.map((gear) => gear.id) },
+      data: { app: result.app.id, gears: result.gears.map((gear) => gear.id), ...(source ? { source: source.id } : {}) },
     });
     return result;
   }

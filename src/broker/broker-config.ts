@@ -89,6 +89,13 @@ export const BROKER_CONF_KEYS = {
     max: 1_073_741_824,
     doc: 'Largest JSON request body in bytes; larger ones get 413.',
   },
+  SOURCE_UPLOAD_LIMIT: {
+    kind: 'integer',
+    default: '52428800',
+    min: 1024,
+    max: 1_073_741_824,
+    doc: 'Largest app source upload (`POST /api/v1/sources`, a tar.gz) in bytes; larger ones get 413. Archives are kept in the store.',
+  },
 } as const satisfies Record<string, KeySpec>;
 
 export type BrokerConfKey = keyof typeof BROKER_CONF_KEYS;
@@ -113,6 +120,7 @@ export interface BrokerConfig {
   readonly districtsMaxCapacity: number;
   readonly cartridges: readonly string[];
   readonly apiBodyLimit: number;
+  readonly sourceUploadLimit: number;
 }
 
 export function geartideHome(env: NodeJS.ProcessEnv = process.env): string {
@@ -290,6 +298,7 @@ function resolveBrokerConfig(raw: ReadonlyMap<string, string>, home: string): Br
     districtsMaxCapacity: integer('DISTRICTS_MAX_CAPACITY'),
     cartridges: list('CARTRIDGES'),
     apiBodyLimit: integer('API_BODY_LIMIT'),
+    sourceUploadLimit: integer('SOURCE_UPLOAD_LIMIT'),
   };
 }
 

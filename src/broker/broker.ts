@@ -24,6 +24,7 @@ import { registerDistrictRoutes } from './routes/district-routes.ts';
 import { registerEventRoutes } from './routes/event-routes.ts';
 import { registerNodeRoutes } from './routes/node-routes.ts';
 import { registerRouteTableRoutes } from './routes/route-table-routes.ts';
+import { registerSourceRoutes } from './routes/source-routes.ts';
 import { registerUserRoutes } from './routes/user-routes.ts';
 
 declare module 'fastify' {
@@ -163,6 +164,7 @@ async function buildServer(context: BrokerContext): Promise<FastifyInstance> {
       api.get('/openapi.json', { schema: { hide: true } }, async () => server.swagger());
       registerUserRoutes(api, context);
       registerAppRoutes(api, context);
+      await registerSourceRoutes(api, context);
       registerDistrictRoutes(api, context);
       registerNodeRoutes(api, context);
       registerEventRoutes(api, context);

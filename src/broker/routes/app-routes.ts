@@ -4,7 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 
 import { NotFoundError } from '../../core/errors.ts';
 import type { App, Domain, User } from '../../core/model.ts';
-import { AppView, CreateAppBody, CreateDomainBody, DomainView, ErrorBody, GearView, Id, Items, Name, ScaleAppBody } from '../api-schemas.ts';
+import { AppView, CreateAppBody, CreateDomainBody, DeployAppBody, DomainView, ErrorBody, GearView, Id, Items, Name, ScaleAppBody } from '../api-schemas.ts';
 import { appView, domainView, gearView, NameResolver } from '../api-views.ts';
 import type { BrokerContext } from '../broker-context.ts';
 import { requireUser, type Principal } from '../request-auth.ts';
@@ -29,11 +29,11 @@ export function registerAppRoutes(server: FastifyInstance, context: BrokerContex
     return { user, domain, owner };
   }
 
-  async function visibleApp(principal: Principal, domainName: string, appName: string): Promise<{ domain: Domain; owner: User; app: App }> {
-    const { domain, owner } = await visibleDomain(principal, domainName);
+  async function visibleApp(principal: Principal, domainName: string, appName: string): Promise<{ user: User; domain: Domain; owner: User; app: App }> {
+    const { user, domain, owner } = await visibleDomain(principal, domainName);
     const found = await store.getApp(domain.id, appName);
     if (!found) throw new NotFoundError('app', `${domainName}/${appName}`, 'app');
-    return { domain, owner, app: found };
+    return { user, domain, owner, app: found };
   }
 
   async function renderApp(found: App, domainName: string, names = new NameResolver(store)) {
@@ -67,8 +67,8 @@ export function registerAppRoutes(server: FastifyInstance, context: BrokerContex
   });
 
   app.post('/domains/:domain/apps', { schema: { tags: ['apps'], summary: 'Create an app with a cartridge and a gear count or scale range', params: DomainParams, body: CreateAppBody, response: { 201: AppView, ...errors } } }, async (request, reply) => {
-    const { domain, owner } = await visibleDomain(request.principal, request.params.domain);
-    const { app: created, gears } = await context.apps.createApp(owner, domain, request.body);
+    const { user, domain, owner } = await visibleDomain(request.principal, request.params.domain);
+    const { app: created, gears } = await context.apps.createApp(owner, domain, request.body, user);
     return reply.status(201).send(await appView(created, domain.name, gears, new NameResolver(store), config));
   });
 
@@ -76,6 +76,7 @@ export function registerAppRoutes(server: FastifyInstance, context: BrokerContex
     const { domain } = await visibleDomain(request.principal, request.params.domain);
     const names = new NameResolver(store);
     const apps = await store.listApps({ domainId: domain.id });
+    await names.loadSources(apps);
     return { items: await Promise.all(apps.map((each) => renderApp(each, domain.name, names))) };
   });
 
@@ -84,6 +85,7 @@ export function registerAppRoutes(server: FastifyInstance, context: BrokerContex
     const domains = new Map((await store.listDomains(user.role === 'admin' ? undefined : user.id)).map((domain) => [domain.id, domain.name]));
     const apps = await store.listApps(user.role === 'admin' ? {} : { ownerId: user.id });
     const names = new NameResolver(store);
+    await names.loadSources(apps);
     return { items: await Promise.all(apps.map((each) => renderApp(each, domains.get(each.domainId) ?? each.domainId, names))) };
   });
 
@@ -110,6 +112,12 @@ export function registerAppRoutes(server: FastifyInstance, context: BrokerContex
   app.post('/domains/:domain/apps/:app/scale', { schema: { tags: ['apps'], summary: 'Set the gear count (gears) or the scale range (min, max)', params: AppParams, body: ScaleAppBody, response: { 200: AppView, ...errors } } }, async (request) => {
     const { domain, owner, app: found } = await visibleApp(request.principal, request.params.domain, request.params.app);
     await context.apps.scaleApp(owner, domain, found, request.body);
+    return renderApp((await store.getAppById(found.id))!, domain.name);
+  });
+
+  app.post('/domains/:domain/apps/:app/deploy', { schema: { tags: ['apps'], summary: "Run another of the caller's uploaded sources: gears fetch it and restart", params: AppParams, body: DeployAppBody, response: { 200: AppView, ...errors } } }, async (request) => {
+    const { user, domain, owner, app: found } = await visibleApp(request.principal, request.params.domain, request.params.app);
+    await context.apps.deployApp(user, owner, domain, found, request.body.source);
     return renderApp((await store.getAppById(found.id))!, domain.name);
   });
 

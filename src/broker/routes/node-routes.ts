@@ -22,6 +22,8 @@ const DesiredGear = Type.Object({
   gearProfile: Type.String(),
   desiredState: Type.String(),
   restartGeneration: Type.Integer(),
+  /** The app's source version to run; null: none uploaded, the cartridge's built-in app. */
+  sourceVersion: Type.Union([Type.Integer(), Type.Null()]),
 });
 
 export function registerNodeRoutes(server: FastifyInstance, context: BrokerContext): void {
@@ -81,6 +83,7 @@ export function registerNodeRoutes(server: FastifyInstance, context: BrokerConte
           gearProfile: gear.gearProfile,
           desiredState: gear.desiredState,
           restartGeneration: gear.restartGeneration,
+          sourceVersion: gear.sourceVersion,
         })),
       );
       if (!result) return reply.status(304).send(null);
@@ -97,6 +100,36 @@ export function registerNodeRoutes(server: FastifyInstance, context: BrokerConte
     context.changes.notify();
     return reply.status(204).send(null);
   });
+
+  app.get(
+    '/nodes/:name/gears/:id/source',
+    {
+      schema: {
+        tags: ['nodes'],
+        summary: "The source archive (application/gzip) of one of the node's gears' app (the node's own credential)",
+        params: Type.Object({ name: HostName, id: Id }),
+        // fastify sends a Buffer as it is; the schema only documents it.
+        response: { 200: Type.Unsafe<Buffer>({ type: 'string', format: 'binary', description: 'the tar.gz as uploaded' }), ...errors },
+      },
+    },
+    async (request, reply) => {
+      // Archives are users' code: only the node that runs the gear gets it, not even an admin token.
+      requireNodeOrAdmin(request.principal, request.params.name, false);
+      if (request.principal.kind !== 'node') throw new ForbiddenError('only the node running the gear fetches its source');
+      const gear = await store.getGear(request.params.id);
+      if (!gear || gear.nodeId !== request.principal.node.id) throw new NotFoundError('gear', request.params.id, 'id');
+      const owner = await store.getAppById(gear.appId);
+      const source = owner?.sourceId ? await store.getSource(owner.sourceId) : undefined;
+      if (!owner || !source) throw new NotFoundError('source', `of gear ${gear.id}`, 'id');
+      return reply
+        .status(200)
+        .type('application/gzip')
+        .header('etag', `"${source.sha256}"`)
+        // What the agent is about to install: a deploy may have happened since its last watch.
+        .header('x-geartide-source-version', String(owner.sourceVersion))
+        .send(source.archive);
+    },
+  );
 
   app.get('/nodes', { schema: { tags: ['nodes'], summary: 'List node hosts with their facts (admin)', response: { 200: Items(NodeView), ...errors } } }, async (request) => {
     requireAdmin(request.principal);

@@ -268,6 +268,7 @@ for (const dialect of STORE_DIALECTS) {
             gearProfile: 'small',
             desiredState: 'started',
             restartGeneration: 0,
+            sourceVersion: null,
           },
         ]);
         assert.match(list.version, /^[A-Za-z0-9_-]+$/);

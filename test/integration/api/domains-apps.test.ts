@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { assertApiError, withBroker, type BrokerHarness, type HarnessUser } from '../../support/broker-harness.ts';
 import { STORE_DIALECTS, storeSkipReason } from '../../support/stores.ts';
 
-const APP_KEYS = ['cartridge', 'createdAt', 'desiredState', 'domain', 'gearProfile', 'gears', 'id', 'name', 'restartGeneration', 'scale', 'url'];
+const APP_KEYS = ['cartridge', 'createdAt', 'desiredState', 'domain', 'gearProfile', 'gears', 'id', 'name', 'restartGeneration', 'scale', 'source', 'url'];
 const GEAR_KEYS = ['createdAt', 'desiredState', 'district', 'endpoint', 'id', 'node', 'observedState', 'uid'];
 
 /** bob with domain `bobs`, district `east` (small) with `nodes` nodes of 10 active gears each. */
