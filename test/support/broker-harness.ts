@@ -31,8 +31,8 @@ export interface CallOptions {
   readonly token?: string;
   /** A JSON value to send (serialised); `undefined`: no body. */
   readonly body?: unknown;
-  /** Raw payload sent as-is (for invalid JSON, oversized bodies); wins over `body`. */
-  readonly rawBody?: string;
+  /** Raw payload sent as-is (invalid JSON, oversized bodies, archives); wins over `body`. */
+  readonly rawBody?: string | Buffer;
   readonly headers?: Record<string, string>;
 }
 
@@ -41,6 +41,8 @@ export interface CallResult {
   /** The parsed JSON body, or undefined when the body is empty or not JSON. */
   readonly json: any;
   readonly text: string;
+  /** The body as bytes (archives). */
+  readonly bytes: Buffer;
   readonly headers: Record<string, unknown>;
 }
 
@@ -120,7 +122,7 @@ export async function startBrokerHarness(dialect: StoreDialect, options: Harness
     const call = async (method: string, url: string, callOptions: CallOptions = {}): Promise<CallResult> => {
       const headers: Record<string, string> = { ...callOptions.headers };
       if (callOptions.token !== undefined) headers.authorization = `Bearer ${callOptions.token}`;
-      let payload: string | undefined;
+      let payload: string | Buffer | undefined;
       if (callOptions.rawBody !== undefined) payload = callOptions.rawBody;
       else if (callOptions.body !== undefined) payload = JSON.stringify(callOptions.body);
       if (payload !== undefined && !Object.keys(headers).some((key) => key.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
@@ -136,7 +138,7 @@ export async function startBrokerHarness(dialect: StoreDialect, options: Harness
       } catch {
         json = undefined;
       }
-      return { status: response.statusCode, json, text: response.body, headers: response.headers };
+      return { status: response.statusCode, json, text: response.body, bytes: response.rawPayload, headers: response.headers };
     };
 
     const ok = async (method: string, url: string, callOptions: CallOptions & { status?: number }) => {
