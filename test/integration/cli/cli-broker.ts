@@ -19,6 +19,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { Agent, request } from 'undici';
+
 import { createUserWithToken } from '../../../src/broker/bootstrap-admin.ts';
 import { loadBrokerConfig } from '../../../src/broker/broker-config.ts';
 import { startBroker, type RunningBroker } from '../../../src/broker/broker.ts';
@@ -77,9 +79,13 @@ export async function startCliBroker(): Promise<CliBroker> {
   let testStore: TestStore | undefined;
   let broker: RunningBroker | undefined;
   const requests: ObservedRequest[] = [];
+  // The test's own keep-alive connections; replaced on restart, since the old broker's sockets
+  // may still look open when the next call would reuse them.
+  let connections = new Agent();
   const streamWaiters: { count: number; resolve: (request: ObservedRequest) => void }[] = [];
 
   const close = async () => {
+    await connections.close();
     await broker?.close();
     broker = undefined;
     await testStore?.close();
@@ -117,14 +123,15 @@ export async function startCliBroker(): Promise<CliBroker> {
     const admin: CliBrokerUser = { login: 'admin', id: created.user.id, token: created.token };
 
     const api: CliBroker['api'] = async (method, path, options = {}) => {
-      const response = await fetch(`${url}/api/v1${path}`, {
-        method,
+      const response = await request(`${url}/api/v1${path}`, {
+        method: method as 'GET',
+        dispatcher: connections,
         headers: { authorization: `Bearer ${options.token ?? admin.token}`, ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}) },
         ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
       });
-      const text = await response.text();
+      const text = await response.body.text();
       const want = options.status ?? (method === 'DELETE' || method === 'PUT' ? 204 : method === 'POST' && /^\/(users|domains|districts|nodes\/register|domains\/[^/]+\/apps)$/.test(path) ? 201 : 200);
-      assert.equal(response.status, want, `${method} ${path} answered ${response.status}: ${text}`);
+      assert.equal(response.statusCode, want, `${method} ${path} answered ${response.statusCode}: ${text}`);
       return text === '' ? undefined : JSON.parse(text);
     };
 
@@ -159,6 +166,8 @@ export async function startCliBroker(): Promise<CliBroker> {
       async restart() {
         await broker!.close();
         broker = undefined;
+        await connections.destroy();
+        connections = new Agent();
         broker = await startBroker({ config: configFor(port), store, listen: true, controllers: false });
         observe(broker);
         assert.equal(broker.url, url, 'the restarted broker listens where the first one did');
@@ -170,3 +179,4 @@ export async function startCliBroker(): Promise<CliBroker> {
     throw error;
   }
 }
+

@@ -34,7 +34,7 @@ describe('domain and app commands', () => {
     assert.equal(result.stderr, '');
     assert.equal(result.code, 0);
     assert.equal(result.stdout, 'domain demo created\n');
-    const request = broker.requests.findLast((each) => each.method === 'POST' && each.path === '/domains')!;
+    const request = broker.requests.filter((each) => each.method === 'POST' && each.path === '/domains').at(-1)!;
     assert.equal(request.headers.authorization, `Bearer ${alice.token}`);
     assert.deepEqual((await broker.api('GET', '/domains/demo', { token: alice.token })).owner, 'alice');
   });

@@ -84,7 +84,7 @@ describe('errors: one line on stderr, the right exit code, never the token', () 
     assert.equal(result.code, 1);
     assert.equal(result.stdout, '');
     assert.equal(result.stderr, 'error: unknown or expired token\n');
-    const request = broker.requests.findLast((each) => each.path === '/domains')!;
+    const request = broker.requests.filter((each) => each.path === '/domains').at(-1)!;
     assert.equal(request.headers.authorization, `Bearer ${secret}`, 'the token went to the broker, only there');
   });
 
