@@ -12,7 +12,7 @@ const ROUTER_TOKEN = 'router-token-for-the-real-broker-test';
 
 let h: BrokerHarness;
 let router: RunningRouter;
-let node: HarnessNode;
+let node: HarnessNode | undefined;
 let bob: HarnessUser;
 let gears: GearBackend[];
 
