@@ -81,8 +81,17 @@ export interface ApiApp {
   readonly scale: { readonly min: number; readonly max: number };
   readonly desiredState: 'started' | 'stopped';
   readonly restartGeneration: number;
+  /** The uploaded source the app runs (version counts deploys); null: the cartridge's built-in app. */
+  readonly source?: { readonly id: string; readonly version: number; readonly size: number } | null;
   readonly createdAt: string;
   readonly gears: ApiGear[];
+}
+
+/** An uploaded app source (POST /sources). */
+export interface ApiSource {
+  readonly id: string;
+  readonly size: number;
+  readonly sha256: string;
 }
 
 export interface ApiDistrictNode {
@@ -134,6 +143,8 @@ export interface CreateAppRequest {
   gears?: number;
   scale?: { min: number; max: number };
   gearProfile?: string;
+  /** An uploaded source's id (POST /sources). */
+  source?: string;
 }
 
 export type ScaleAppRequest = { gears: number } | { min: number; max: number };

@@ -1,11 +1,14 @@
 import { Option } from 'commander';
 import type { Command } from 'commander';
-import type { ApiApp, CreateAppRequest, ScaleAppRequest } from './api-types.ts';
+import { GeartideError, isGeartideError } from '../core/errors.ts';
+import type { ApiApp, ApiSource, CreateAppRequest, ScaleAppRequest } from './api-types.ts';
+import type { BrokerClient } from './broker-client.ts';
 import type { CliContext } from './cli-context.ts';
 import { resolveDomainName } from './domain-resolution.ts';
 import { integerOption } from './integer-option.ts';
 import { renderApp } from './app-view.ts';
 import { parseScaleRange } from './scale-range.ts';
+import { packSourceDirectory } from './source-packer.ts';
 import { formatTable } from './table.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -28,10 +31,14 @@ export function registerAppCommands(program: Command, context: CliContext): void
     .option('--gears <n>', 'gears to start with', integerOption(1))
     .option('--scale <min:max>', 'scaling range in gears, e.g. 1:3', parseScaleRange)
     .option('--profile <profile>', 'gear profile (size), e.g. small')
-    .action(async (name: string, cartridge: string, options: DomainOption & { gears?: number; scale?: { min: number; max: number }; profile?: string }, command: Command) => {
+    .option('--from <dir>', "upload DIR (without .git and node_modules) as the app's source instead of the cartridge's built-in app")
+    .action(async (name: string, cartridge: string, options: DomainOption & { gears?: number; scale?: { min: number; max: number }; profile?: string; from?: string }, command: Command) => {
+      // Packed before any request: a wrong --from fails at once, without touching the broker.
+      const archive = options.from === undefined ? undefined : await packSourceDirectory(options.from);
       const client = context.client();
       const domain = await resolveDomainName(client, options.namespace);
       const body: CreateAppRequest = { name, cartridge };
+      if (archive !== undefined) body.source = (await uploadSource(client, archive)).id;
       if (options.gears !== undefined) body.gears = options.gears;
       if (options.scale !== undefined) body.scale = options.scale;
       if (options.profile !== undefined) body.gearProfile = options.profile;
@@ -129,6 +136,23 @@ export function registerAppCommands(program: Command, context: CliContext): void
     });
 
   app
+    .command('deploy')
+    .description("upload DIR as the app's new source; its gears fetch it and restart")
+    .argument('<name>', 'app name')
+    .requiredOption('--from <dir>', 'the directory to upload (without .git and node_modules)')
+    .addOption(domainOption())
+    .action(async (name: string, options: DomainOption & { from: string }, command: Command) => {
+      const archive = await packSourceDirectory(options.from);
+      const client = context.client();
+      const domain = await resolveDomainName(client, options.namespace);
+      const source = await uploadSource(client, archive);
+      const deployed = await client.deployApp(domain, name, source.id);
+      if (context.wantsJson(command)) return context.printJson(deployed);
+      // The broker only records the new version; node agents fetch it and restart the gears on their own.
+      context.print(`app ${deployed.name} (domain ${deployed.domain}): source ${source.id} deployed (version ${deployed.source?.version ?? '?'}, ${source.size} bytes); gears restart on it`);
+    });
+
+  app
     .command('delete')
     .description('delete an app and its gears')
     .argument('<name>', 'app name')
@@ -139,4 +163,17 @@ export function registerAppCommands(program: Command, context: CliContext): void
       await client.deleteApp(domain, name);
       if (!context.wantsJson(command)) context.print(`app ${name} deleted from domain ${domain}`);
     });
+}
+
+/** Uploads a packed source; a refusal says it was the upload that failed, with the broker's reason. */
+async function uploadSource(client: BrokerClient, archive: Buffer): Promise<ApiSource> {
+  try {
+    return await client.uploadSource(archive);
+  } catch (error) {
+    // Only the broker's answers are rephrased; an unreachable broker already says so itself.
+    if (!isGeartideError(error) || error.context.status === undefined) throw error;
+    const reason =
+      error.context.status === 413 ? `the packed source is ${archive.byteLength} bytes, more than the broker accepts (its SOURCE_UPLOAD_LIMIT)` : error.message;
+    throw new GeartideError(error.code, error.category, `source upload refused: ${reason}`, error.context);
+  }
 }

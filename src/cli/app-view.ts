@@ -14,6 +14,7 @@ export function renderApp(app: ApiApp): string {
     ['gear profile', app.gearProfile],
     ['scale', `${app.scale.min}..${app.scale.max} gears`],
     ['state', app.desiredState],
+    ...sourceField(app),
     ['created', app.createdAt],
   ]);
   if (app.gears.length === 0) return `${details}\n\nno gears`;
@@ -28,6 +29,13 @@ export function renderApp(app: ApiApp): string {
     app.gears,
   );
   return `${details}\n\n${gears}`;
+}
+
+function sourceField(app: ApiApp): [string, string][] {
+  // Absent (not null) from brokers that predate sources: then say nothing rather than guess.
+  if (app.source === undefined) return [];
+  if (app.source === null) return [['source', "none (the cartridge's built-in app)"]];
+  return [['source', `${app.source.id} (version ${app.source.version}, ${app.source.size} bytes)`]];
 }
 
 function gearState(gear: ApiGear): string {

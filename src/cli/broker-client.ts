@@ -13,6 +13,7 @@ import type {
   ApiGear,
   ApiHealth,
   ApiNode,
+  ApiSource,
   ApiTokenSummary,
   ApiUser,
   CreateAppRequest,
@@ -146,6 +147,17 @@ export class BrokerClient {
     return this.#call('POST', `${appPath(domain, app)}/scale`, body);
   }
 
+  /** Uploads an app's source (a tar.gz of its directory); its id goes to createApp or deployApp. */
+  async uploadSource(archive: Buffer): Promise<ApiSource> {
+    const response = await this.#send('POST', '/sources', archive, { accept: 'application/json', 'content-type': 'application/gzip' });
+    return this.#parse('POST', '/sources', response);
+  }
+
+  /** Runs another uploaded source: the app's gears fetch it and restart. */
+  deployApp(domain: string, app: string, source: string): Promise<ApiApp> {
+    return this.#call('POST', `${appPath(domain, app)}/deploy`, { source });
+  }
+
   getGear(id: string): Promise<ApiGear & { app: string; domain: string }> {
     return this.#call('GET', `/gears/${segment(id)}`);
   }
@@ -224,6 +236,10 @@ export class BrokerClient {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     const response = await this.#send(method, path, body === undefined ? undefined : JSON.stringify(body), headers);
+    return this.#parse(method, path, response);
+  }
+
+  async #parse<T>(method: Dispatcher.HttpMethod, path: string, response: Dispatcher.ResponseData): Promise<T> {
     if (response.statusCode >= 400) throw await errorFromResponse(response);
     if (response.statusCode === 204) {
       await response.body.dump();
@@ -241,7 +257,7 @@ export class BrokerClient {
   async #send(
     method: Dispatcher.HttpMethod,
     path: string,
-    body: string | undefined,
+    body: string | Buffer | undefined,
     headers: Record<string, string>,
     extra: { signal?: AbortSignal | undefined; bodyTimeout?: number } = {},
   ): Promise<Dispatcher.ResponseData> {
