@@ -174,6 +174,33 @@ export interface Operation {
   readonly updatedAt: number;
 }
 
+/** Which copies of a moving gear the route table sends requests to (docs/moves.md). */
+export type MoveRoutePhase = 'source' | 'both' | 'target';
+/** What the target agent reported of its copy. */
+export type MoveTargetState = 'pending' | 'started' | 'failed';
+
+/** A gear being moved: reserves room on the target until the move ends (docs/moves.md). */
+export interface GearMove {
+  readonly gearId: string;
+  readonly operationId: string;
+  readonly sourceNodeId: string;
+  readonly targetNodeId: string;
+  readonly targetDistrictId: string;
+  /** The gear's UID on the target: the same one unless the move changes district. */
+  readonly targetUid: number;
+  /** The one-time move token the target presents to the source agent. */
+  readonly token: string;
+  readonly phase: string;
+  readonly routePhase: MoveRoutePhase;
+  readonly targetState: MoveTargetState;
+  readonly targetEndpoint: string | null;
+  /** How long the source was paused for the final copy, as the target measured it. */
+  readonly pauseMs: number | null;
+  readonly error: string | null;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
 export type EventSeverity = 'info' | 'warning' | 'error';
 
 export interface PlatformEvent {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Kysely, Selectable } from 'kysely';
 import { ConflictError, ExhaustedError, GeartideError, InputError, NotFoundError } from '../core/errors.ts';
+import { TARGET_VISIBLE_PHASES } from '../core/move-phases.ts';
 import type {
   ApiToken,
   App,
@@ -12,6 +13,7 @@ import type {
   EventSeverity,
   Gear,
   GearCounts,
+  GearMove,
   GearObservedState,
   Node,
   NodeState,
@@ -25,7 +27,7 @@ import { constraintViolation } from './constraint-violation.ts';
 import { dialectFeatures } from './dialect-features.ts';
 import type { DialectFeatures } from './dialect-features.ts';
 import { SchemaMigrator } from './schema-migrator.ts';
-import type { ApiTokensTable, AppSourcesTable, AppsTable, Database, DistrictsTable, DomainsTable, EventsTable, GearsTable, NodesTable, OperationsTable, UsersTable } from './schema.ts';
+import type { ApiTokensTable, AppSourcesTable, AppsTable, Database, DistrictsTable, DomainsTable, EventsTable, GearMovesTable, GearsTable, NodesTable, OperationsTable, UsersTable } from './schema.ts';
 import type { NodeAssignment, RouteEntry, Store, StoreDialect } from './store.ts';
 
 /** Node states from which a missed heartbeat makes a node `lost` (model.ts's state diagram). */
@@ -463,7 +465,13 @@ export class KyselyStore implements Store {
         'apps.source_version',
         'domains.name as domain_name',
       ])
-      .where('gears.node_id', '=', nodeId)
+      // A gear moving here is this node's from the moment its copy is to be made (docs/moves.md).
+      .where((eb) =>
+        eb.or([
+          eb('gears.node_id', '=', nodeId),
+          eb('gears.id', 'in', eb.selectFrom('gear_moves').select('gear_moves.gear_id').where('gear_moves.target_node_id', '=', nodeId).where('gear_moves.phase', 'in', [...TARGET_VISIBLE_PHASES])),
+        ]),
+      )
       .orderBy('gears.created_at')
       .orderBy('gears.id')
       .execute();
@@ -526,6 +534,122 @@ export class KyselyStore implements Store {
       .where('node_id', '=', input.nodeId)
       .executeTakeFirst();
     return result.numUpdatedRows > 0n;
+  }
+
+  async createGearMove(input: Omit<GearMove, 'routePhase' | 'targetState' | 'targetEndpoint' | 'pauseMs' | 'error' | 'createdAt' | 'updatedAt'> & { now: number }): Promise<GearMove> {
+    const row: Selectable<GearMovesTable> = {
+      gear_id: input.gearId,
+      operation_id: input.operationId,
+      source_node_id: input.sourceNodeId,
+      target_node_id: input.targetNodeId,
+      target_district_id: input.targetDistrictId,
+      target_uid: input.targetUid,
+      token: input.token,
+      phase: input.phase,
+      route_phase: 'source',
+      target_state: 'pending',
+      target_endpoint: null,
+      pause_ms: null,
+      error: null,
+      created_at: input.now,
+      updated_at: input.now,
+    };
+    try {
+      await this.#db.insertInto('gear_moves').values(row).execute();
+    } catch (error) {
+      throw translateConstraint(error, {
+        unique: () => new ConflictError('gear_moving', `gear ${input.gearId} is already being moved`, { field: 'gears', gearId: input.gearId }),
+        foreignKey: () => new NotFoundError('gear', input.gearId, 'gears'),
+      });
+    }
+    return toGearMove(row);
+  }
+
+  async getGearMove(gearId: string): Promise<GearMove | undefined> {
+    const row = await this.#db.selectFrom('gear_moves').selectAll().where('gear_id', '=', gearId).executeTakeFirst();
+    return row && toGearMove(row);
+  }
+
+  async listGearMoves(filter: { nodeId?: string } = {}): Promise<GearMove[]> {
+    const { nodeId } = filter;
+    const rows = await this.#db
+      .selectFrom('gear_moves')
+      .selectAll()
+      .$if(nodeId !== undefined, (q) => q.where((eb) => eb.or([eb('source_node_id', '=', nodeId!), eb('target_node_id', '=', nodeId!)])))
+      .orderBy('created_at')
+      .orderBy('gear_id')
+      .execute();
+    return rows.map(toGearMove);
+  }
+
+  async updateGearMove(gearId: string, update: Partial<Pick<GearMove, 'phase' | 'routePhase' | 'targetState' | 'targetEndpoint' | 'pauseMs' | 'error'>> & { now: number }): Promise<GearMove> {
+    const row = await this.#db
+      .updateTable('gear_moves')
+      .set({
+        ...(update.phase === undefined ? {} : { phase: update.phase }),
+        ...(update.routePhase === undefined ? {} : { route_phase: update.routePhase }),
+        ...(update.targetState === undefined ? {} : { target_state: update.targetState }),
+        ...(update.targetEndpoint === undefined ? {} : { target_endpoint: update.targetEndpoint }),
+        ...(update.pauseMs === undefined ? {} : { pause_ms: update.pauseMs }),
+        ...(update.error === undefined ? {} : { error: update.error }),
+        updated_at: update.now,
+      })
+      .where('gear_id', '=', gearId)
+      .returningAll()
+      .executeTakeFirst();
+    if (row === undefined) throw new NotFoundError('gear move', gearId);
+    return toGearMove(row);
+  }
+
+  async deleteGearMove(gearId: string): Promise<void> {
+    await this.#atomically(async (db) => {
+      const move = await db.deleteFrom('gear_moves').where('gear_id', '=', gearId).returning(['target_district_id', 'target_uid']).executeTakeFirst();
+      if (move === undefined) return; // already ended: rollback is idempotent
+      const gear = await db.selectFrom('gears').select(['district_id']).where('id', '=', gearId).executeTakeFirst();
+      // A move to another district reserved a UID there; give it back.
+      if (gear !== undefined && gear.district_id !== move.target_district_id) await freeUid(db, move.target_district_id, move.target_uid);
+    });
+  }
+
+  async completeGearMove(gearId: string, now: number): Promise<Gear> {
+    return this.#atomically(async (db) => {
+      const move = await db.deleteFrom('gear_moves').where('gear_id', '=', gearId).returningAll().executeTakeFirst();
+      if (move === undefined) throw new NotFoundError('gear move', gearId);
+      const before = await db.selectFrom('gears').select(['district_id', 'uid']).where('id', '=', gearId).executeTakeFirstOrThrow();
+      const gear = await db
+        .updateTable('gears')
+        .set({
+          node_id: move.target_node_id,
+          district_id: move.target_district_id,
+          uid: move.target_uid,
+          observed_state: 'started',
+          endpoint: move.target_endpoint,
+          updated_at: now,
+        })
+        .where('id', '=', gearId)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      if (before.district_id !== move.target_district_id) await freeUid(db, before.district_id, before.uid);
+      return toGear(gear);
+    });
+  }
+
+  async recordRouterPoll(input: { name: string; served: boolean; now: number }): Promise<void> {
+    await this.#db
+      .insertInto('routers')
+      .values({ name: input.name, last_seen_at: input.now, last_served_at: input.served ? input.now : 0 })
+      .onConflict((oc) =>
+        oc.column('name').doUpdateSet((eb) => ({
+          last_seen_at: input.now,
+          ...(input.served ? { last_served_at: input.now } : { last_served_at: eb.ref('routers.last_served_at') }),
+        })),
+      )
+      .execute();
+  }
+
+  async listRouters(since: number): Promise<{ name: string; lastSeenAt: number; lastServedAt: number }[]> {
+    const rows = await this.#db.selectFrom('routers').selectAll().where('last_seen_at', '>=', since).orderBy('name').execute();
+    return rows.map((row) => ({ name: row.name, lastSeenAt: Number(row.last_seen_at), lastServedAt: Number(row.last_served_at) }));
   }
 
   async allocateUid(districtId: string): Promise<number> {
@@ -817,6 +941,17 @@ export class KyselyStore implements Store {
       .groupBy('node_id')
       .execute();
     for (const row of rows) counts.set(row.node_id, Number(row.count));
+    // A gear moving in holds its room on the target from the moment the move is planned, so
+    // parallel moves and placements cannot over-fill it.
+    const incoming = await this.#db
+      .selectFrom('gear_moves')
+      .innerJoin('gears', 'gears.id', 'gear_moves.gear_id')
+      .select((eb) => ['gear_moves.target_node_id as node_id', eb.fn.countAll<number>().as('count')])
+      .where('gears.desired_state', '=', 'started')
+      .$if(nodeIds !== undefined, (q) => q.where('gear_moves.target_node_id', 'in', nodeIds!))
+      .groupBy('gear_moves.target_node_id')
+      .execute();
+    for (const row of incoming) counts.set(row.node_id, (counts.get(row.node_id) ?? 0) + Number(row.count));
     return counts;
   }
 
@@ -1039,6 +1174,32 @@ function toApp(row: Selectable<AppsTable>): App {
 
 function toSource(row: Omit<Selectable<AppSourcesTable>, 'archive'>): AppSource {
   return { id: row.id, ownerId: row.owner_id, size: row.size, sha256: row.sha256, createdAt: row.created_at };
+}
+
+function toGearMove(row: Selectable<GearMovesTable>): GearMove {
+  return {
+    gearId: row.gear_id,
+    operationId: row.operation_id,
+    sourceNodeId: row.source_node_id,
+    targetNodeId: row.target_node_id,
+    targetDistrictId: row.target_district_id,
+    targetUid: row.target_uid,
+    token: row.token,
+    phase: row.phase,
+    routePhase: row.route_phase,
+    targetState: row.target_state,
+    targetEndpoint: row.target_endpoint,
+    pauseMs: row.pause_ms,
+    error: row.error,
+    createdAt: Number(row.created_at),
+    updatedAt: Number(row.updated_at),
+  };
+}
+
+/** Gives a UID back to its district's pool (and its counter). */
+async function freeUid(db: Kysely<Database>, districtId: string, uid: number): Promise<void> {
+  await db.insertInto('district_uids').values({ district_id: districtId, uid }).execute();
+  await db.updateTable('districts').set((eb) => ({ available_uids: eb('available_uids', '+', 1) })).where('id', '=', districtId).execute();
 }
 
 function toGear(row: Selectable<GearsTable>): Gear {

@@ -1,5 +1,5 @@
 import type { Generated } from 'kysely';
-import type { DesiredState, EventSeverity, GearObservedState, NodeState, OperationStatus, Role } from '../core/model.ts';
+import type { DesiredState, MoveRoutePhase, MoveTargetState, EventSeverity, GearObservedState, NodeState, OperationStatus, Role } from '../core/model.ts';
 
 /**
  * The tables as Kysely sees them. Column names are snake_case in the database and mapped to
@@ -18,6 +18,8 @@ export interface Database {
   nodes: NodesTable;
   operations: OperationsTable;
   events: EventsTable;
+  gear_moves: GearMovesTable;
+  routers: RoutersTable;
 }
 
 export interface UsersTable {
@@ -148,4 +150,29 @@ export interface EventsTable {
   user_id: string | null;
   /** JSON object, as text. */
   data: string;
+}
+
+/** A gear being moved (0004); see docs/moves.md. */
+export interface GearMovesTable {
+  gear_id: string;
+  operation_id: string;
+  source_node_id: string;
+  target_node_id: string;
+  target_district_id: string;
+  target_uid: number;
+  token: string;
+  phase: string;
+  route_phase: MoveRoutePhase;
+  target_state: MoveTargetState;
+  target_endpoint: string | null;
+  pause_ms: number | null;
+  error: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface RoutersTable {
+  name: string;
+  last_seen_at: number;
+  last_served_at: number;
 }

@@ -8,6 +8,7 @@ import type {
   EventSeverity,
   Gear,
   GearCounts,
+  GearMove,
   GearObservedState,
   Node,
   NodeState,
@@ -191,17 +192,42 @@ export interface Store {
    */
   markLostNodes(before: number): Promise<Node[]>;
   /**
-   * Gears placed on each node whose desired state is `started`, keyed by node id. With
+   * Gears placed on each node whose desired state is `started`, plus such gears moving to it
+   * (a move reserves its room on the target from the start), keyed by node id. With
    * `nodeIds`, every one of them has an entry (0 included); without, only nodes with such gears.
    */
   countActiveGearsByNode(nodeIds?: string[]): Promise<Map<string, number>>;
   countGearsOnNode(nodeId: string): Promise<number>;
 
   // what watchers read (one joined query each: they are re-read on every change)
-  /** The gears a node should run, with what its agent needs of their app; oldest first. */
+  /**
+   * The gears a node should run, with what its agent needs of their app; oldest first. Gears
+   * moving to the node are included from the move's `copying` phase on (with their source's UID:
+   * the caller applies the move's target UID).
+   */
   listNodeAssignments(nodeId: string): Promise<NodeAssignment[]>;
   /** Every app with its domain and the endpoints of its gears observed `started`; by domain, app. */
   listRouteEntries(): Promise<RouteEntry[]>;
+
+  // gear moves (docs/moves.md)
+  /** Throws ConflictError `gear_moving` when the gear is already being moved. */
+  createGearMove(input: Omit<GearMove, 'routePhase' | 'targetState' | 'targetEndpoint' | 'pauseMs' | 'error' | 'createdAt' | 'updatedAt'> & { now: number }): Promise<GearMove>;
+  getGearMove(gearId: string): Promise<GearMove | undefined>;
+  /** Moves touching a node, as source or target (or all moves). */
+  listGearMoves(filter?: { nodeId?: string }): Promise<GearMove[]>;
+  updateGearMove(gearId: string, update: Partial<Pick<GearMove, 'phase' | 'routePhase' | 'targetState' | 'targetEndpoint' | 'pauseMs' | 'error'>> & { now: number }): Promise<GearMove>;
+  /** Ends a move without moving the gear (rollback); a changed district gets its reserved UID back. */
+  deleteGearMove(gearId: string): Promise<void>;
+  /**
+   * Ends a move by moving the gear: node, district and UID become the target's, the source
+   * district gets the old UID back when they differ, and the move row goes — one transaction.
+   */
+  completeGearMove(gearId: string, now: number): Promise<Gear>;
+
+  /** A router polled the route table; `served`: it was given the current table (200 or 304). */
+  recordRouterPoll(input: { name: string; served: boolean; now: number }): Promise<void>;
+  /** Routers seen since `since`, with when each was last given the current table. */
+  listRouters(since: number): Promise<{ name: string; lastSeenAt: number; lastServedAt: number }[]>;
 
   // operations journal
   createOperation(input: { kind: string; subject: string; phase: string; data: Record<string, unknown>; now: number }): Promise<Operation>;

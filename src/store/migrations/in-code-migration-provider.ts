@@ -3,6 +3,7 @@ import type { StoreDialect } from '../store.ts';
 import { initialMigration } from './0001-initial.ts';
 import { usageCountersMigration } from './0002-usage-counters.ts';
 import { appSourcesMigration } from './0003-app-sources.ts';
+import { gearMovesMigration } from './0004-gear-moves.ts';
 
 /**
  * The migrations, listed in code rather than read from a folder: they ship inside the bundle
@@ -21,6 +22,7 @@ export class InCodeMigrationProvider implements MigrationProvider {
       '0001-initial': initialMigration(this.#dialect),
       '0002-usage-counters': usageCountersMigration(),
       '0003-app-sources': appSourcesMigration(this.#dialect),
+      '0004-gear-moves': gearMovesMigration(),
     };
   }
 }
