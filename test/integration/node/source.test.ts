@@ -83,24 +83,41 @@ describe('node agent: app source from the broker', () => {
   });
   after(() => platform?.close());
 
-  it(
-    'fetches the app source (sourceVersion) before the first start and runs it',
-    { todo: 'needs the broker: sourceVersion in GET /nodes/:name/gears, GET /nodes/:name/gears/:id/source, and an upload endpoint (assumed PUT /domains/:d/apps/:a/source, application/gzip)' },
-    async () => {
-      await platform.startAgent('src');
-      await platform.createApp('srcapp', 'nodejs', 1);
-      const archive = await tarball({ 'server.js': "require('node:http').createServer((q, s) => s.end('from source ' + process.env.GEAR_ID)).listen(process.env.PORT, process.env.HOST);\n" });
-      const response = await fetch(`${platform.brokerUrl}/api/v1/domains/${DOMAIN}/apps/srcapp/source`, {
-        method: 'PUT',
-        headers: { authorization: `Bearer ${platform.userToken}`, 'content-type': 'application/gzip' },
-        body: Buffer.from(archive),
-      });
-      assert.ok(response.ok, `upload answered ${response.status}`);
-      const [gear] = await waitFor(async () => {
-        const gears = await platform.appGears('srcapp');
-        return gears[0]?.observedState === 'started' && (await fetchText(gears[0].endpoint))?.text.startsWith('from source') && gears;
-      }, 'the gear to run the uploaded source', 10_000);
-      assert.equal((await fetchText(gear.endpoint))?.text, `from source ${gear.id}`);
-    },
-  );
+  /** POST /sources as the user; returns the new source's id. */
+  async function upload(archive: Uint8Array): Promise<string> {
+    const response = await fetch(`${platform.brokerUrl}/api/v1/sources`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${platform.userToken}`, 'content-type': 'application/gzip' },
+      body: Buffer.from(archive),
+    });
+    const text = await response.text();
+    assert.equal(response.status, 201, `upload answered ${response.status}: ${text}`);
+    return JSON.parse(text).id;
+  }
+
+  const server = (label: string) =>
+    `require('node:http').createServer((q, s) => s.end('${label} ' + process.env.GEAR_ID)).listen(process.env.PORT, process.env.HOST);\n`;
+
+  it('fetches the app source (sourceVersion) before the first start and runs it, then the next version after a deploy', async () => {
+    await platform.startAgent('src');
+    const v1 = await upload(await tarball({ 'server.js': server('from source v1'), 'lib/readme.txt': 'nested' }));
+    const created = await platform.api('POST', `/domains/${DOMAIN}/apps`, { body: { name: 'srcapp', cartridge: 'nodejs', gears: 1, source: v1 } });
+    assert.equal(created.source?.version, 1);
+
+    const [gear] = await waitFor(async () => {
+      const gears = await platform.appGears('srcapp');
+      return gears[0]?.observedState === 'started' && (await fetchText(gears[0].endpoint))?.text.startsWith('from source v1') && gears;
+    }, 'the gear to run the uploaded source', 10_000);
+    assert.equal((await fetchText(gear.endpoint))?.text, `from source v1 ${gear.id}`);
+
+    const v2 = await upload(await tarball({ 'server.js': server('from source v2') }));
+    const deployed = await platform.api('POST', `/domains/${DOMAIN}/apps/srcapp/deploy`, { body: { source: v2 } });
+    assert.equal(deployed.source.version, 2);
+    const redeployed = await waitFor(async () => {
+      const gears = await platform.appGears('srcapp');
+      return gears[0]?.observedState === 'started' && (await fetchText(gears[0].endpoint))?.text.startsWith('from source v2') && gears[0];
+    }, 'the gear to restart on the deployed source', 10_000);
+    assert.equal(redeployed.id, gear.id, 'the same gear, restarted');
+    assert.equal((await fetchText(redeployed.endpoint))?.text, `from source v2 ${gear.id}`);
+  });
 });
