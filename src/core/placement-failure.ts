@@ -81,7 +81,8 @@ function explainNodes(nodes: readonly PlacementNode[], request: PlacementRequest
       inOtherProfileDistrict.push(node);
     } else if (district.availableUids <= 0) {
       districtsOutOfUids.set(district.id, district);
-    } else if (node.activeGears >= node.maxActiveGears) {
+    } else if (node.activeGears >= node.maxActiveGears && request.active !== false) {
+      // A gear that is not active needs no slot: a full node is no reason it cannot be placed.
       full.push(node);
     } else if (request.excludeNodeIds?.has(node.id)) {
       excluded.push(node);

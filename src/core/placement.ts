@@ -53,6 +53,12 @@ export interface PlacementRequest {
   readonly appGearsByNode: ReadonlyMap<string, number>;
   /** never choose these (e.g. the source of a move) */
   readonly excludeNodeIds?: ReadonlySet<string>;
+  /**
+   * false: the gear is not active (desired state stopped, e.g. moved by a drain). It takes a UID
+   * but no `max_active_gears` slot, so when no candidate has a slot left it may still go to an
+   * active node that is full (spread, then least loaded, as usual). Default true.
+   */
+  readonly active?: boolean;
 }
 
 export interface Placement {
@@ -92,7 +98,10 @@ export function createPlacementSnapshot(input: {
 export function placeGear(snapshot: PlacementSnapshot, request: PlacementRequest): Placement {
   const state = internals(snapshot);
   const scope = state.candidatesFor(request);
-  const choice = scope === undefined ? undefined : chooseNode(scope, request);
+  let choice = scope === undefined ? undefined : chooseNode(scope, request);
+  // Rare path (scan): nodes with a slot are always less loaded than full ones, so looking at full
+  // nodes only when none has a slot keeps "least loaded" true for an inactive gear too.
+  if (choice === undefined && request.active === false) choice = chooseFullNode(state, request);
   if (choice === undefined) {
     throw explainNoCapacity({
       request,
@@ -117,9 +126,33 @@ export function placeGear(snapshot: PlacementSnapshot, request: PlacementRequest
  * UID fewer in its district, the index updated. Throws `ConflictError` (`stale_placement`) when
  * the placement no longer fits this snapshot (the node stopped being a candidate, e.g. because
  * the same placement was applied twice), since counting it would break the capacity invariants.
+ *
+ * `active: false` counts a gear that is not active (desired state stopped): it takes a UID but
+ * no `max_active_gears` slot, because capacity is counted in active gears (OpenShift v2) and the
+ * snapshot's `activeGears` counts only gears whose desired state is started.
  */
-export function applyPlacement(snapshot: PlacementSnapshot, placement: Placement): void {
-  internals(snapshot).apply(placement);
+export function applyPlacement(snapshot: PlacementSnapshot, placement: Placement, options: { readonly active?: boolean } = {}): void {
+  internals(snapshot).apply(placement, options.active ?? true);
+}
+
+/**
+ * An independent copy with the current counts (applied placements included), so a planner can
+ * try placements on it without changing the caller's snapshot. O(n): one heapify per heap.
+ */
+export function clonePlacementSnapshot(snapshot: PlacementSnapshot): PlacementSnapshot {
+  const state = internals(snapshot);
+  // The entries have the shape of PlacementNode/PlacementDistrict; the constructor copies them.
+  return new IndexedPlacementSnapshot([...state.nodes.values()], [...state.districts.values()]);
+}
+
+/**
+ * Give `count` UIDs back to a district, as gears leaving it will: a planner of moves counts the
+ * moving gears' UIDs as free, because a gear that stays in its district keeps its UID and so
+ * needs none of the district's free ones. Nodes of a district that had run out of UIDs become
+ * candidates again. Unknown district: `InputError`.
+ */
+export function releaseUids(snapshot: PlacementSnapshot, districtId: string, count: number): void {
+  internals(snapshot).releaseUids(districtId, count);
 }
 
 // --- the snapshot ---------------------------------------------------------------------------
@@ -157,14 +190,13 @@ interface ProfileEntry {
 }
 
 function isCandidate(node: NodeEntry): boolean {
+  return takesInactiveGear(node) && node.activeGears < node.maxActiveGears;
+}
+
+/** A candidate but for max_active_gears: where a gear that is not active may go. */
+function takesInactiveGear(node: NodeEntry): boolean {
   const district = node.district;
-  return (
-    node.state === 'active' &&
-    district !== null &&
-    district.gearProfile === node.gearProfile &&
-    district.availableUids > 0 &&
-    node.activeGears < node.maxActiveGears
-  );
+  return node.state === 'active' && district !== null && district.gearProfile === node.gearProfile && district.availableUids > 0;
 }
 
 class IndexedPlacementSnapshot implements PlacementSnapshot {
@@ -249,9 +281,29 @@ class IndexedPlacementSnapshot implements PlacementSnapshot {
     return this.profiles.get(profile)?.nodes ?? [];
   }
 
-  apply(placement: Placement): void {
+  releaseUids(districtId: string, count: number): void {
+    const district = this.districts.get(districtId);
+    if (district === undefined) throw new InputError(`district id '${districtId}' is not in the placement snapshot`, 'districtId');
+    if (!Number.isSafeInteger(count) || count < 0) throw new InputError(`cannot release ${count} UIDs`, 'count');
+    if (count === 0) return;
+    const wasEmpty = district.availableUids <= 0;
+    district.availableUids += count;
+    if (!wasEmpty || district.availableUids <= 0) return;
+    // The district's nodes left both heaps when its UIDs ran out; those that qualify come back.
+    const profile = this.profiles.get(district.gearProfile);
+    if (profile === undefined) return;
+    for (const node of profile.nodes) {
+      if (node.district === district && isCandidate(node)) {
+        profile.candidates.insert(node);
+        district.candidates.insert(node);
+      }
+    }
+  }
+
+  apply(placement: Placement, active: boolean): void {
     const node = this.nodes.get(placement.nodeId);
-    if (node === undefined || !isCandidate(node) || node.district!.id !== placement.districtId) {
+    const fits = node !== undefined && (active ? isCandidate(node) : takesInactiveGear(node));
+    if (node === undefined || !fits || node.district!.id !== placement.districtId) {
       const why = node === undefined ? 'is not in this snapshot' : `cannot take another gear here (${describeNodeBriefly(node)})`;
       throw new ConflictError('stale_placement', `placement on node '${placement.nodeName}' no longer fits: the node ${why}`, {
         nodeId: placement.nodeId,
@@ -260,13 +312,16 @@ class IndexedPlacementSnapshot implements PlacementSnapshot {
     }
     const district = node.district!;
     const profile = this.profiles.get(node.gearProfile)!;
-    node.activeGears += 1;
+    if (active) node.activeGears += 1;
     district.availableUids -= 1;
     if (district.availableUids === 0) {
       // IMPORTANT: take the district's candidates out of the profile heap before clearing the
       // district heap, because clearing is what forgets which nodes those were.
       for (const member of district.candidates.entries()) profile.candidates.remove(member);
       district.candidates.clear();
+    } else if (!active) {
+      // Load is active gears over max_active_gears: unchanged, so the heaps are too (a full node
+      // taking an inactive gear was in none and stays out).
     } else if (node.activeGears >= node.maxActiveGears) {
       profile.candidates.remove(node);
       district.candidates.remove(node);
@@ -292,6 +347,8 @@ interface Choice {
   readonly appGears: number;
   /** Candidates less loaded than the chosen node that were passed over because they hold the app. */
   readonly passedOver: number;
+  /** A full node chosen for an inactive gear because no candidate had a slot. */
+  readonly full?: boolean;
 }
 
 function chooseNode(candidates: NodeLoadIndex<NodeEntry>, request: PlacementRequest): Choice | undefined {
@@ -330,6 +387,29 @@ function chooseNode(candidates: NodeLoadIndex<NodeEntry>, request: PlacementRequ
   return scanAllCandidates(candidates, held, excluded);
 }
 
+/**
+ * For a gear that is not active when no candidate has a slot: the full active nodes of the scope,
+ * by the same rule (fewest gears of the app, then least loaded). A linear scan, on a rare path.
+ */
+function chooseFullNode(state: IndexedPlacementSnapshot, request: PlacementRequest): Choice | undefined {
+  if (request.districtId !== undefined) {
+    const district = state.districts.get(request.districtId);
+    if (district === undefined || district.gearProfile !== request.gearProfile) return undefined;
+  }
+  let best = undefined as NodeEntry | undefined;
+  let bestCount = Number.POSITIVE_INFINITY;
+  for (const node of state.nodesOfProfile(request.gearProfile)) {
+    if (request.districtId !== undefined && node.district?.id !== request.districtId) continue;
+    if (!takesInactiveGear(node) || request.excludeNodeIds?.has(node.id)) continue;
+    const count = Math.max(0, request.appGearsByNode.get(node.id) ?? 0);
+    if (best === undefined || count < bestCount || (count === bestCount && compareLoad(node, best) < 0)) {
+      best = node;
+      bestCount = count;
+    }
+  }
+  return best === undefined ? undefined : { node: best, appGears: bestCount, passedOver: 0, full: true };
+}
+
 /** The same rule as the walk, by a linear scan: for apps wider than `MAX_SPREAD_WALK`. */
 function scanAllCandidates(
   candidates: NodeLoadIndex<NodeEntry>,
@@ -360,6 +440,13 @@ function describeChoice(choice: Choice, request: PlacementRequest, districtName:
   const node = choice.node;
   const where = `of profile '${request.gearProfile}' in district '${districtName}'`;
   const load = `${node.activeGears}/${node.maxActiveGears} active gears`;
+  if (choice.full === true) {
+    const spread = choice.appGears > 0 ? `, holding ${choice.appGears} gear(s) of app '${request.appId}' already` : '';
+    return (
+      `no active node ${request.districtId === undefined ? `of profile '${request.gearProfile}'` : where} has an active slot left; ` +
+      `node '${node.name}' is the least loaded (${load}${spread}) and takes the gear because it is not active and needs no slot, in district '${districtName}'`
+    );
+  }
   if (choice.appGears > 0) {
     const scope = request.districtId === undefined ? `of profile '${request.gearProfile}'` : where;
     return (

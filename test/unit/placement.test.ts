@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConflictError, ExhaustedError, InputError } from '../../src/core/errors.ts';
-import { applyPlacement, createPlacementSnapshot, placeGear } from '../../src/core/placement.ts';
+import { applyPlacement, clonePlacementSnapshot, createPlacementSnapshot, placeGear, releaseUids } from '../../src/core/placement.ts';
 import type { PlacementDistrict, PlacementNode, PlacementRequest } from '../../src/core/placement.ts';
 
 /** A schedulable small node in district 'east' with 100 slots, unless told otherwise. */
@@ -424,5 +424,45 @@ describe('placement snapshot', () => {
   test('a snapshot not made by createPlacementSnapshot is refused', () => {
     const fake = { node: () => undefined, district: () => undefined };
     assert.throws(() => placeGear(fake, requestFor({ nodes: [], districts: [] })), InputError);
+  });
+
+  test('a clone has the current counts and changes independently of the original', () => {
+    const snapshot = createPlacementSnapshot({ nodes: [node('n1', { activeGears: 4 }), node('n2', { activeGears: 5 })], districts: [district('east', { availableUids: 10 })] });
+    applyPlacement(snapshot, placeGear(snapshot, requestFor({ nodes: [], districts: [] })));
+    const clone = clonePlacementSnapshot(snapshot);
+    assert.equal(clone.node('n1')?.activeGears, 5);
+    applyPlacement(clone, placeGear(clone, requestFor({ nodes: [], districts: [] })));
+    assert.equal(clone.node('n1')?.activeGears, 6);
+    assert.equal(clone.district('east')?.availableUids, 8);
+    assert.equal(snapshot.node('n1')?.activeGears, 5);
+    assert.equal(snapshot.district('east')?.availableUids, 9);
+  });
+
+  test("releaseUids makes a district's nodes candidates again once it had none left", () => {
+    const snapshot = createPlacementSnapshot({ nodes: [node('n1'), node('n2', { districtId: 'west', activeGears: 90 })], districts: [district('east', { availableUids: 0 }), district('west')] });
+    assert.equal(placeGear(snapshot, requestFor({ nodes: [], districts: [] })).nodeName, 'n2');
+    releaseUids(snapshot, 'east', 1);
+    const placement = placeGear(snapshot, requestFor({ nodes: [], districts: [] }));
+    assert.equal(placement.nodeName, 'n1');
+    applyPlacement(snapshot, placement);
+    assert.equal(placeGear(snapshot, requestFor({ nodes: [], districts: [] })).nodeName, 'n2', 'the released UID is taken again');
+    assert.throws(() => releaseUids(snapshot, 'nowhere', 1), InputError);
+  });
+
+  test('an inactive gear takes a UID but no slot, and goes to a full active node only when none has a slot', () => {
+    const snapshot = createPlacementSnapshot({ nodes: [node('n1', { maxActiveGears: 2, activeGears: 2 }), node('n2', { maxActiveGears: 2, activeGears: 1 })], districts: [district('east', { availableUids: 10 })] });
+    const stopped = { ...requestFor({ nodes: [], districts: [] }), active: false };
+    const first = placeGear(snapshot, stopped);
+    assert.equal(first.nodeName, 'n2', 'a node with a slot first');
+    applyPlacement(snapshot, first, { active: false });
+    assert.equal(snapshot.node('n2')?.activeGears, 1);
+    assert.equal(snapshot.district('east')?.availableUids, 9);
+    applyPlacement(snapshot, placeGear(snapshot, requestFor({ nodes: [], districts: [] })));
+    const second = placeGear(snapshot, stopped);
+    assert.equal(second.nodeName, 'n1', 'both full: the least loaded by name');
+    assert.match(second.reason, /has an active slot left; node 'n1' is the least loaded .* not active and needs no slot/);
+    applyPlacement(snapshot, second, { active: false });
+    assert.throws(() => applyPlacement(snapshot, second), (error: unknown) => error instanceof ConflictError && error.code === 'stale_placement', 'counted as active it does not fit');
+    assert.throws(() => placeGear(snapshot, requestFor({ nodes: [], districts: [] })), ExhaustedError, 'an active gear still finds no room');
   });
 });
