@@ -182,6 +182,7 @@ export type MoveTargetState = 'pending' | 'started' | 'failed';
 /** A gear being moved: reserves room on the target until the move ends (docs/moves.md). */
 export interface GearMove {
   readonly gearId: string;
+  readonly appId: string;
   readonly operationId: string;
   readonly sourceNodeId: string;
   readonly targetNodeId: string;

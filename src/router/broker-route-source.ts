@@ -9,6 +9,11 @@ export interface BrokerRouteSourceOptions {
   readonly brokerUrl: string;
   /** The router token (sent as a bearer token; never logged). */
   readonly token: string;
+  /**
+   * This router's name, sent as `X-Geartide-Router`: the broker records which table each router
+   * has, so a gear move drops its source only once every router has the new table.
+   */
+  readonly name?: string;
   /** Used for items without `host`. */
   readonly cloudDomain: string;
   readonly log: Logger;
@@ -97,7 +102,7 @@ export class BrokerRouteSource implements RouteSource {
     const response = await this.pool.request({
       method: 'GET',
       path: `${this.path}?${query.toString()}`,
-      headers: { authorization: `Bearer ${this.options.token}`, accept: 'application/json' },
+      headers: { authorization: `Bearer ${this.options.token}`, accept: 'application/json', ...(this.options.name ? { 'x-geartide-router': this.options.name } : {}) },
       signal: this.abort.signal,
     });
     if (response.statusCode === 304) {

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -18,6 +19,8 @@ export interface RouterOptions {
   /** Where routes come from. Either this, or `broker`. */
   readonly source?: RouteSource;
   /** Follow this broker's route table (`GET /api/v1/routes`) with the router token. */
+  /** How this router names itself to the broker (default: host:port/pid). */
+  readonly name?: string;
   readonly broker?: { readonly url: string; readonly token: string; readonly waitSeconds?: number; readonly backoff?: { readonly initialMs: number; readonly maxMs: number } };
   /** Listen address; default 127.0.0.1. */
   readonly host?: string;
@@ -143,5 +146,7 @@ function brokerSource(options: RouterOptions, cloudDomain: string, log: Logger):
   if (options.broker === undefined) throw new ConfigError('the router needs a route source: a broker URL and router token', 'broker');
   if (options.broker.token === '') throw new ConfigError('the router token is empty (GEARTIDE_ROUTER_TOKEN or --token-file)', 'token');
   const { url, token, waitSeconds, backoff } = options.broker;
-  return new BrokerRouteSource({ brokerUrl: url, token, cloudDomain, log, ...(waitSeconds === undefined ? {} : { waitSeconds }), ...(backoff === undefined ? {} : { backoff }) });
+  // A name the broker can tell routers apart by (moves wait for every live router's table).
+  const name = options.name ?? `${hostname()}:${options.port ?? 0}/${process.pid}`;
+  return new BrokerRouteSource({ brokerUrl: url, token, name, cloudDomain, log, ...(waitSeconds === undefined ? {} : { waitSeconds }), ...(backoff === undefined ? {} : { backoff }) });
 }

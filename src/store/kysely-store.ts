@@ -498,19 +498,19 @@ export class KyselyStore implements Store {
       .leftJoin('gears', (join) =>
         join.onRef('gears.app_id', '=', 'apps.id').on('gears.observed_state', '=', 'started').on('gears.endpoint', 'is not', null),
       )
-      .select(['apps.id as app_id', 'apps.name as app_name', 'apps.desired_state', 'domains.name as domain_name', 'gears.endpoint'])
+      .select(['apps.id as app_id', 'apps.name as app_name', 'apps.desired_state', 'domains.name as domain_name', 'gears.id as gear_id', 'gears.endpoint'])
       .orderBy('domains.name')
       .orderBy('apps.name')
       .orderBy('gears.endpoint')
       .execute();
     const entries: RouteEntry[] = [];
-    let current: { appId: string; appName: string; domainName: string; desiredState: DesiredState; endpoints: string[] } | undefined;
+    let current: { appId: string; appName: string; domainName: string; desiredState: DesiredState; gears: { gearId: string; endpoint: string }[] } | undefined;
     for (const row of rows) {
       if (current?.appId !== row.app_id) {
-        current = { appId: row.app_id, appName: row.app_name, domainName: row.domain_name, desiredState: row.desired_state, endpoints: [] };
+        current = { appId: row.app_id, appName: row.app_name, domainName: row.domain_name, desiredState: row.desired_state, gears: [] };
         entries.push(current);
       }
-      if (row.endpoint !== null) current.endpoints.push(row.endpoint);
+      if (row.gear_id !== null && row.endpoint !== null) current.gears.push({ gearId: row.gear_id, endpoint: row.endpoint });
     }
     return entries;
   }
@@ -539,6 +539,7 @@ export class KyselyStore implements Store {
   async createGearMove(input: Omit<GearMove, 'routePhase' | 'targetState' | 'targetEndpoint' | 'pauseMs' | 'error' | 'createdAt' | 'updatedAt'> & { now: number }): Promise<GearMove> {
     const row: Selectable<GearMovesTable> = {
       gear_id: input.gearId,
+      app_id: input.appId,
       operation_id: input.operationId,
       source_node_id: input.sourceNodeId,
       target_node_id: input.targetNodeId,
@@ -1179,6 +1180,7 @@ function toSource(row: Omit<Selectable<AppSourcesTable>, 'archive'>): AppSource 
 function toGearMove(row: Selectable<GearMovesTable>): GearMove {
   return {
     gearId: row.gear_id,
+    appId: row.app_id,
     operationId: row.operation_id,
     sourceNodeId: row.source_node_id,
     targetNodeId: row.target_node_id,

@@ -155,6 +155,7 @@ export interface EventsTable {
 /** A gear being moved (0004); see docs/moves.md. */
 export interface GearMovesTable {
   gear_id: string;
+  app_id: string;
   operation_id: string;
   source_node_id: string;
   target_node_id: string;

@@ -206,7 +206,7 @@ export interface Store {
    * the caller applies the move's target UID).
    */
   listNodeAssignments(nodeId: string): Promise<NodeAssignment[]>;
-  /** Every app with its domain and the endpoints of its gears observed `started`; by domain, app. */
+  /** Every app with its domain and its gears observed `started` (with endpoints); by domain, app. */
   listRouteEntries(): Promise<RouteEntry[]>;
 
   // gear moves (docs/moves.md)
@@ -266,6 +266,6 @@ export interface RouteEntry {
   readonly appName: string;
   readonly domainName: string;
   readonly desiredState: DesiredState;
-  /** host:port of each gear observed started, sorted. */
-  readonly endpoints: readonly string[];
+  /** Each gear observed started, with its host:port; sorted by endpoint. */
+  readonly gears: readonly { readonly gearId: string; readonly endpoint: string }[];
 }

@@ -5,6 +5,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { ErrorBody } from '../api-schemas.ts';
 import type { BrokerContext } from '../broker-context.ts';
 import { requireRouterOrAdmin } from '../request-auth.ts';
+import { buildRouteTable } from '../route-table.ts';
 import { watch, WatchQuery } from './watch-request.ts';
 
 const RouteView = Type.Object({
@@ -31,14 +32,12 @@ export function registerRouteTableRoutes(server: FastifyInstance, context: Broke
     async (request, reply) => {
       requireRouterOrAdmin(request.principal);
       const result = await watch(request, context, async () =>
-        (await context.store.listRouteEntries()).map((entry) => ({
-          host: `${entry.appName}-${entry.domainName}.${context.config.cloudDomain}`,
-          app: entry.appName,
-          domain: entry.domainName,
-          desiredState: entry.desiredState,
-          endpoints: entry.desiredState === 'started' ? [...entry.endpoints] : [],
-        })),
+        buildRouteTable(await context.store.listRouteEntries(), await context.store.listGearMoves(), context.config.cloudDomain),
       );
+      // Remember which routers have the current table: a move drops its source only once every
+      // live router does (a 304 also means the router's table is the current one).
+      const name = request.headers['x-geartide-router'];
+      if (typeof name === 'string' && /^[\w.:\/-]{1,128}$/.test(name)) await context.store.recordRouterPoll({ name, served: true, now: context.clock() });
       if (!result) return reply.status(304).send(null);
       return { version: result.version, items: result.view };
     },

@@ -16,6 +16,7 @@ export function gearMovesMigration(): Migration {
       await db.schema
         .createTable('gear_moves')
         .addColumn('gear_id', 'text', (c) => c.primaryKey().references('gears.id').onDelete('cascade'))
+        .addColumn('app_id', 'text', (c) => c.notNull())
         .addColumn('operation_id', 'text', (c) => c.notNull().references('operations.id'))
         .addColumn('source_node_id', 'text', (c) => c.notNull().references('nodes.id'))
         .addColumn('target_node_id', 'text', (c) => c.notNull().references('nodes.id'))

@@ -20,7 +20,7 @@ for (const dialect of STORE_DIALECTS) {
         const gear = await placeGear(store, platform);
         const target = await secondNode(store, platform.district.id);
         const operation = await store.createOperation({ kind: 'move', subject: `gear:${gear.id}`, phase: 'planned', data: {}, now: NOW });
-        await store.createGearMove({ gearId: gear.id, operationId: operation.id, sourceNodeId: platform.node.id, targetNodeId: target.id, targetDistrictId: platform.district.id, targetUid: gear.uid, token: 'tok', phase: 'planned', now: NOW });
+        await store.createGearMove({ gearId: gear.id, appId: gear.appId, operationId: operation.id, sourceNodeId: platform.node.id, targetNodeId: target.id, targetDistrictId: platform.district.id, targetUid: gear.uid, token: 'tok', phase: 'planned', now: NOW });
 
         assert.equal((await store.countActiveGearsByNode([target.id])).get(target.id), 1, 'the target counts the incoming gear');
         assert.deepEqual(await store.listNodeAssignments(target.id), [], 'not visible to the target while planned');
@@ -29,7 +29,7 @@ for (const dialect of STORE_DIALECTS) {
         assert.deepEqual((await store.listNodeAssignments(platform.node.id)).map((each) => each.gearId), [gear.id], 'the source keeps it');
 
         await assertRejectsWith(
-          store.createGearMove({ gearId: gear.id, operationId: operation.id, sourceNodeId: platform.node.id, targetNodeId: target.id, targetDistrictId: platform.district.id, targetUid: gear.uid, token: 'x', phase: 'planned', now: NOW }),
+          store.createGearMove({ gearId: gear.id, appId: gear.appId, operationId: operation.id, sourceNodeId: platform.node.id, targetNodeId: target.id, targetDistrictId: platform.district.id, targetUid: gear.uid, token: 'x', phase: 'planned', now: NOW }),
           ConflictError,
           'gear_moving',
         );
@@ -59,7 +59,7 @@ for (const dialect of STORE_DIALECTS) {
 
         const first = await placeGear(store, platform);
         const reserved = await store.allocateUid(other.id);
-        await store.createGearMove({ gearId: first.id, operationId: operation.id, sourceNodeId: platform.node.id, targetNodeId: target.id, targetDistrictId: other.id, targetUid: reserved, token: 't', phase: 'planned', now: NOW });
+        await store.createGearMove({ gearId: first.id, appId: first.appId, operationId: operation.id, sourceNodeId: platform.node.id, targetNodeId: target.id, targetDistrictId: other.id, targetUid: reserved, token: 't', phase: 'planned', now: NOW });
         assert.equal((await store.getDistrict(other.id))!.availableUids, 9);
         await store.deleteGearMove(first.id);
         await store.deleteGearMove(first.id); // idempotent
@@ -68,7 +68,7 @@ for (const dialect of STORE_DIALECTS) {
 
         const sourceFree = (await store.getDistrict(platform.district.id))!.availableUids;
         const again = await store.allocateUid(other.id);
-        await store.createGearMove({ gearId: first.id, operationId: operation.id, sourceNodeId: platform.node.id, targetNodeId: target.id, targetDistrictId: other.id, targetUid: again, token: 't', phase: 'routed-target', now: NOW });
+        await store.createGearMove({ gearId: first.id, appId: first.appId, operationId: operation.id, sourceNodeId: platform.node.id, targetNodeId: target.id, targetDistrictId: other.id, targetUid: again, token: 't', phase: 'routed-target', now: NOW });
         const moved = await store.completeGearMove(first.id, NOW);
         assert.equal(moved.districtId, other.id);
         assert.equal(moved.uid, again);
