@@ -17,6 +17,25 @@ export interface DesiredGear {
   readonly restartGeneration: number;
   /** The app's uploaded source; null: none, the cartridge's built-in app runs. */
   readonly sourceVersion: number | null;
+  /** Set while the gear is being moved (docs/moves.md); absent on every other gear. */
+  readonly move?: DesiredMove;
+}
+
+/** The phases of a move, in docs/moves.md's order. */
+export const MOVE_PHASES = ['planned', 'copying', 'target-started', 'routed-both', 'routed-target', 'source-released', 'done', 'rolling-back', 'rolled-back'] as const;
+export type MovePhase = (typeof MOVE_PHASES)[number];
+
+/**
+ * A move of this gear, as the broker tells the node on each end. The target is also given the
+ * source agent's URL and the move token to present to it; the source is given neither.
+ */
+export type DesiredMove =
+  | { readonly id: string; readonly role: 'source'; readonly phase: MovePhase }
+  | { readonly id: string; readonly role: 'target'; readonly phase: MovePhase; readonly source: string; readonly token: string };
+
+/** The phases during which the source's gear may stay paused for the final copy. */
+export function holdsSourcePause(move: DesiredMove | undefined, moveId: string): boolean {
+  return move !== undefined && move.id === moveId && (move.phase === 'planned' || move.phase === 'copying' || move.phase === 'target-started');
 }
 
 /** A page of the watch: the node's whole desired set and the version to resume from. */
@@ -72,5 +91,31 @@ function parseDesiredGear(value: unknown, index: number): DesiredGear {
     desiredState,
     restartGeneration: integer('restartGeneration'),
     sourceVersion: typeof source === 'number' ? source : null,
+    ...(item.move !== undefined && item.move !== null ? { move: parseDesiredMove(item.move, index) } : {}),
   };
+}
+
+/**
+ * Strict like the gear itself: a move the agent misreads could pause a gear, or start a copy, for
+ * nothing. A phase this agent does not know is an error too, rather than a guess at what it means.
+ */
+function parseDesiredMove(value: unknown, index: number): DesiredMove {
+  const where = `desired gears: items[${index}].move`;
+  if (typeof value !== 'object' || value === null) throw new TypeError(`${where} must be an object`);
+  const move = value as Record<string, unknown>;
+  // The id becomes a URL path segment on the source agent and a broker path: keep it plain.
+  if (typeof move.id !== 'string' || !/^[A-Za-z0-9_-]{1,128}$/.test(move.id)) throw new TypeError(`${where}.id is not a move id`);
+  if (typeof move.phase !== 'string' || !(MOVE_PHASES as readonly string[]).includes(move.phase)) throw new TypeError(`${where}.phase must be one of ${MOVE_PHASES.join(', ')}`);
+  const phase = move.phase as MovePhase;
+  if (move.role === 'source') return { id: move.id, role: 'source', phase };
+  if (move.role !== 'target') throw new TypeError(`${where}.role must be source or target`);
+  if (typeof move.token !== 'string' || move.token.length === 0) throw new TypeError(`${where}.token must be a non-empty string`);
+  let source: URL;
+  try {
+    source = new URL(String(move.source));
+  } catch {
+    throw new TypeError(`${where}.source must be the source agent's URL`);
+  }
+  if (source.protocol !== 'http:' && source.protocol !== 'https:') throw new TypeError(`${where}.source must be an http(s) URL`);
+  return { id: move.id, role: 'target', phase, source: source.href.replace(/\/+$/, ''), token: move.token };
 }

@@ -5,15 +5,16 @@ import type { Logger } from 'pino';
 import type { GearObservedState } from '../core/model.ts';
 import { findCartridge } from './cartridges/cartridge-catalog.ts';
 import type { Cartridge } from './cartridges/cartridge.ts';
-import type { DesiredGear } from './desired-gear.ts';
+import type { DesiredGear, DesiredMove } from './desired-gear.ts';
 import type { GearDirectory, GearPaths } from './gear-directory.ts';
 import type { GearAction, LocalGear, SupervisionPolicy } from './gear-plan.ts';
 import { chooseGearPort } from './gear-port.ts';
-import { spawnGearProcess, stopGearProcess } from './gear-process.ts';
+import { signalGearGroup, spawnGearProcess, stopGearProcess } from './gear-process.ts';
 import type { GearRecord } from './gear-record.ts';
 import { probeGearHealth } from './health-check.ts';
 import type { NodeBrokerClient } from './node-broker-client.ts';
-import { isSameProcess } from './process-identity.ts';
+import { isProcessStopped, isSameProcess } from './process-identity.ts';
+import { pullGearCopy } from './pull-gear-copy.ts';
 import { installSourceArchive } from './source-archive.ts';
 
 /** The variables of the agent's own environment a gear inherits; everything else (tokens!) stays out. */
@@ -21,14 +22,16 @@ const INHERITED_ENV = ['PATH', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'] as const;
 
 export interface GearExecutorOptions {
   readonly directory: GearDirectory;
-  readonly broker: Pick<NodeBrokerClient, 'reportGear' | 'fetchSource'>;
+  readonly broker: Pick<NodeBrokerClient, 'reportGear' | 'fetchSource' | 'reportMove'>;
   readonly gearHost: string;
   readonly policy: SupervisionPolicy;
   /** How long a gear has to exit after its stop signal before SIGKILL. */
   readonly stopGraceMs: number;
   readonly log: Logger;
-  /** Called when a gear process this agent spawned exits, so the reconciler looks at once. */
+  /** Called when a gear process this agent spawned exits, or a copy ends, so the reconciler looks at once. */
   readonly onProcessExit: () => void;
+  /** Time, for pauses; tests may move it. Default: Date.now. */
+  readonly clock?: () => number;
 }
 
 /**
@@ -40,6 +43,8 @@ export interface GearExecutorOptions {
 export class GearExecutor {
   private readonly records = new Map<string, GearRecord>();
   private readonly children = new Map<string, ChildProcess>();
+  /** Incoming copies running in the background, by gear. */
+  private readonly pulls = new Map<string, { readonly abort: AbortController; readonly done: Promise<void> }>();
 
   constructor(private readonly options: GearExecutorOptions) {
     for (const record of options.directory.list()) this.records.set(record.id, record);
@@ -61,7 +66,8 @@ export class GearExecutor {
       const cartridge = findCartridge(record.cartridge);
       if (cartridge) healthy = await probeGearHealth(this.options.gearHost, record.port, cartridge.healthCheck);
     }
-    return { record, processAlive, healthy };
+    const processStopped = processAlive && isProcessStopped(record.pid!);
+    return { record, processAlive, healthy, processStopped, pullInProgress: this.pulls.has(record.id) };
   }
 
   /** Runs one action. Throws when it could not be done; the reconciler decides again next pass. */
@@ -90,11 +96,57 @@ export class GearExecutor {
         return this.remove(action.gearId);
       case 'report':
         return this.report(action.gearId, action.observedState, action.endpoint);
+      case 'pull':
+        return this.pull(action.desired, action.move);
+      case 'report-move-started':
+        return this.reportMoveStarted(action.gearId, action.moveId, action.endpoint, action.pauseMs);
+      case 'report-move-failed':
+        return this.reportMoveFailed(action.gearId, action.moveId, action.error);
+      case 'settle-incoming':
+        return this.update(action.gearId, { incoming: null });
+      case 'resume':
+        return this.resume(action.gearId);
+      case 'confirm-pause': {
+        const pause = this.record(action.gearId).pause;
+        if (pause) this.update(action.gearId, { pause: { ...pause, confirmed: true } });
+        return;
+      }
     }
+  }
+
+  /** The gear's directory when the gear is on this node (for the move source routes). */
+  gearRoot(gearId: string): string | undefined {
+    return this.records.has(gearId) ? this.paths(gearId).root : undefined;
+  }
+
+  /**
+   * Pauses a gear for its move's final copy: SIGSTOP to its process group, recorded with the
+   * deadline of the pause. Asked again for the same move, it stops the gear again but keeps the
+   * first deadline, so repeated asks cannot hold a gear longer. False when the gear has no live
+   * process (nothing can change its files but the agent itself).
+   */
+  pauseForMove(gearId: string, moveId: string): boolean {
+    const record = this.records.get(gearId);
+    if (!record || record.incoming) return false;
+    if (!isSameProcess(record.pid, record.pidStartTime)) return false;
+    const now = (this.options.clock ?? Date.now)();
+    const previous = record.pause ?? null;
+    const until = previous?.moveId === moveId ? previous.until : now + this.options.policy.movePauseLimitMs;
+    // Recorded before the signal: an agent killed in between still knows to release it.
+    this.update(gearId, { pause: { moveId, until, confirmed: previous?.moveId === moveId && previous.confirmed } });
+    signalGearGroup(record.pid!, 'SIGSTOP');
+    return true;
+  }
+
+  /** Releases every paused gear: a pause means nothing once this agent no longer serves its move. */
+  resumeAll(): void {
+    for (const record of this.list()) if (record.pause) this.resume(record.id);
   }
 
   /** Stops every gear process (agent shutdown without --keep-gears); they start again with the agent. */
   async stopAll(): Promise<void> {
+    for (const { abort } of this.pulls.values()) abort.abort();
+    await Promise.all([...this.pulls.values()].map((pull) => pull.done));
     await Promise.all(this.list().map((record) => this.stop(record.id).catch((error: unknown) => this.options.log.error({ err: error, gear: record.id }, 'could not stop gear'))));
   }
 
@@ -114,7 +166,7 @@ export class GearExecutor {
     return this.options.directory.paths(gearId);
   }
 
-  private create(desired: DesiredGear): void {
+  private create(desired: DesiredGear, extra: Partial<GearRecord> = {}): void {
     const record: GearRecord = {
       id: desired.id,
       ...rememberDesired(desired),
@@ -131,6 +183,9 @@ export class GearExecutor {
       sourceFailures: 0,
       nextSourceAttemptAt: null,
       reported: null,
+      incoming: null,
+      pause: null,
+      ...extra,
     };
     this.options.directory.create(record);
     this.records.set(record.id, record);
@@ -222,6 +277,12 @@ export class GearExecutor {
   }
 
   private async remove(gearId: string): Promise<void> {
+    // A copy still coming in is abandoned first, so nothing writes into the directory being deleted.
+    const pull = this.pulls.get(gearId);
+    if (pull) {
+      pull.abort.abort();
+      await pull.done;
+    }
     const record = this.record(gearId);
     await stopGearProcess({ pid: record.pid, startTime: record.pidStartTime, signal: findCartridge(record.cartridge)?.stopSignal ?? 'SIGTERM', graceMs: this.options.stopGraceMs, gearDir: this.paths(gearId).root });
     this.options.directory.remove(gearId);
@@ -242,6 +303,58 @@ export class GearExecutor {
       this.update(gearId, { sourceFailures, nextSourceAttemptAt: now + delay });
       throw error;
     }
+  }
+
+  private resume(gearId: string): void {
+    const record = this.record(gearId);
+    if (isSameProcess(record.pid, record.pidStartTime)) signalGearGroup(record.pid!, 'SIGCONT');
+    this.update(gearId, { pause: null });
+    this.options.log.info({ gear: gearId, move: record.pause?.moveId }, 'gear resumed');
+  }
+
+  /**
+   * Creates the directory of a gear arriving by a move, recorded as an incoming copy before any
+   * file lands in it, and starts copying in the background (a copy can take minutes; the other
+   * gears' supervision must not wait). Its end wakes the reconciler, which reads the outcome
+   * from the record.
+   */
+  private pull(desired: DesiredGear, move: Extract<DesiredMove, { role: 'target' }>): void {
+    this.create(desired, { incoming: { moveId: move.id, state: 'copying', pauseRequestedAt: null, error: null }, sourceVersion: desired.sourceVersion });
+    const gearId = desired.id;
+    const abort = new AbortController();
+    const root = this.paths(gearId).root;
+    const done = pullGearCopy({ url: move.source, moveId: move.id, token: move.token }, root, { signal: abort.signal, log: this.options.log.child({ gear: gearId, move: move.id }), ...(this.options.clock ? { clock: this.options.clock } : {}) })
+      .then(
+        (result) => {
+          if (this.records.has(gearId) && !abort.signal.aborted) this.update(gearId, { incoming: { moveId: move.id, state: 'copied', pauseRequestedAt: result.pauseRequestedAt, error: null } });
+        },
+        (error: unknown) => {
+          if (!this.records.has(gearId) || abort.signal.aborted) return;
+          this.options.log.warn({ gear: gearId, move: move.id, err: (error as Error).message }, 'gear copy failed');
+          this.update(gearId, { incoming: { moveId: move.id, state: 'failed', pauseRequestedAt: null, error: (error as Error).message } });
+        },
+      )
+      .finally(() => {
+        this.pulls.delete(gearId);
+        this.options.onProcessExit();
+      });
+    this.pulls.set(gearId, { abort, done });
+  }
+
+  private async reportMoveStarted(gearId: string, moveId: string, endpoint: string, pauseMs: number): Promise<void> {
+    const outcome = await this.options.broker.reportMove(moveId, { state: 'started', endpoint, pauseMs });
+    if (outcome === 'not-found') this.options.log.info({ gear: gearId, move: moveId }, 'the broker no longer has this move; the gear goes when it leaves the desired list');
+    const incoming = this.record(gearId).incoming!;
+    this.update(gearId, { incoming: { ...incoming, state: 'started-reported' } });
+  }
+
+  private async reportMoveFailed(gearId: string, moveId: string, error: string): Promise<void> {
+    const record = this.record(gearId);
+    // A failed copy must not serve: it is stopped before the broker hears of the failure.
+    await stopGearProcess({ pid: record.pid, startTime: record.pidStartTime, signal: 'SIGKILL', graceMs: 0, gearDir: this.paths(gearId).root });
+    this.update(gearId, { phase: 'stopped', pid: null, pidStartTime: null, runningSince: null });
+    await this.options.broker.reportMove(moveId, { state: 'failed', error });
+    this.update(gearId, { incoming: { moveId, state: 'failure-reported', pauseRequestedAt: record.incoming?.pauseRequestedAt ?? null, error } });
   }
 
   private async report(gearId: string, observedState: GearObservedState, endpoint: string | null): Promise<void> {

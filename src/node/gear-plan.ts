@@ -1,5 +1,5 @@
 import type { GearObservedState } from '../core/model.ts';
-import type { DesiredGear } from './desired-gear.ts';
+import { holdsSourcePause, type DesiredGear, type DesiredMove } from './desired-gear.ts';
 import type { GearRecord } from './gear-record.ts';
 
 /** One local gear as the executor observed it just before planning. */
@@ -9,6 +9,10 @@ export interface LocalGear {
   readonly processAlive: boolean;
   /** For a `starting` gear: its health check passed on this observation. */
   readonly healthy: boolean;
+  /** The recorded process is alive but stopped (SIGSTOP: paused for a move, by this agent or a previous one). */
+  readonly processStopped: boolean;
+  /** This agent is copying the gear in from a move's source right now (an incoming gear). */
+  readonly pullInProgress: boolean;
 }
 
 /** Timings of gear supervision; tests shorten them, operators rarely need to. */
@@ -26,6 +30,8 @@ export interface SupervisionPolicy {
   readonly sourceRetryInitialMs: number;
   /** How often a starting gear's health is probed. */
   readonly healthProbeIntervalMs: number;
+  /** A gear paused for a move's final copy is released after this whatever the broker says (docs/moves.md: 30 s). */
+  readonly movePauseLimitMs: number;
 }
 
 export const DEFAULT_SUPERVISION_POLICY: SupervisionPolicy = Object.freeze({
@@ -36,6 +42,7 @@ export const DEFAULT_SUPERVISION_POLICY: SupervisionPolicy = Object.freeze({
   failedAfterCrashes: 5,
   sourceRetryInitialMs: 1_000,
   healthProbeIntervalMs: 200,
+  movePauseLimitMs: 30_000,
 });
 
 export interface PlanContext {
@@ -59,7 +66,18 @@ export type GearAction =
   | (Base & { readonly kind: 'mark-crashed'; readonly crashCount: number; readonly nextStartAt: number })
   | (Base & { readonly kind: 'reset-crashes' })
   | (Base & { readonly kind: 'remove' })
-  | (Base & { readonly kind: 'report'; readonly observedState: GearObservedState; readonly endpoint: string | null });
+  | (Base & { readonly kind: 'report'; readonly observedState: GearObservedState; readonly endpoint: string | null })
+  /** Target of a move: create the gear's directory as incoming and copy it from the source agent (in the background). */
+  | (Base & { readonly kind: 'pull'; readonly desired: DesiredGear; readonly move: Extract<DesiredMove, { role: 'target' }> })
+  | (Base & { readonly kind: 'report-move-started'; readonly moveId: string; readonly endpoint: string; readonly pauseMs: number })
+  /** Stops the copy's process if any, and tells the broker; the copy then waits to be removed, never started. */
+  | (Base & { readonly kind: 'report-move-failed'; readonly moveId: string; readonly error: string })
+  /** The move is past routed-target: the copy is now simply this node's gear. */
+  | (Base & { readonly kind: 'settle-incoming' })
+  /** Source of a move: SIGCONT the gear paused for the final copy. */
+  | (Base & { readonly kind: 'resume' })
+  /** Source of a move: the desired list names the move the gear is paused for. */
+  | (Base & { readonly kind: 'confirm-pause' });
 
 export interface GearPlan {
   /** In order; actions of one gear must run in this order, different gears are independent. */
@@ -126,20 +144,49 @@ export function planGearActions(desired: readonly DesiredGear[] | null, local: r
   const desiredById = new Map((desired ?? []).map((gear) => [gear.id, gear]));
 
   for (const gear of desired ?? []) {
-    if (!localById.has(gear.id)) actions.push({ kind: 'create', gearId: gear.id, desired: gear, reason: `gear ${gear.id} of ${gear.app}-${gear.domain} is placed on this node` });
+    if (localById.has(gear.id)) continue;
+    const move = gear.move;
+    if (move?.role === 'target') {
+      // A copy starts only while the broker waits for it; an incoming gear first seen later (a
+      // copy this node lost) is left for the broker's deadline to roll back.
+      if (move.phase === 'copying') actions.push({ kind: 'pull', gearId: gear.id, desired: gear, move, reason: `gear ${gear.id} of ${gear.app}-${gear.domain} is moving here (move ${move.id}): copying it from ${move.source}` });
+      continue;
+    }
+    actions.push({ kind: 'create', gearId: gear.id, desired: gear, reason: `gear ${gear.id} of ${gear.app}-${gear.domain} is placed on this node` });
   }
 
   for (const current of local) {
     const { record, processAlive, healthy } = current;
     const gearId = record.id;
     const target = desired === null ? undefined : desiredById.get(gearId);
+    const pauseDecision = decidePause(current, desired, target, now);
     if (desired !== null && target === undefined) {
+      // IMPORTANT: resume before removing, because a stopped process does not act on its stop
+      // signal until continued: the graceful stop would always end in SIGKILL. This covers a
+      // released source (moved away) and a rolled-back target (its copy is not wanted) alike.
+      if (pauseDecision.kind !== 'none') actions.push({ kind: 'resume', gearId, reason: `gear ${gearId} is paused for a move and about to be removed` });
       actions.push({ kind: 'remove', gearId, reason: `gear ${gearId} is no longer placed on this node` });
       continue;
     }
+    if (pauseDecision.kind === 'resume') actions.push({ kind: 'resume', gearId, reason: pauseDecision.reason });
+    else if (pauseDecision.kind === 'confirm') actions.push({ kind: 'confirm-pause', gearId, reason: pauseDecision.reason });
+    if (pauseDecision.kind === 'hold' || pauseDecision.kind === 'confirm') wakeBy(pauseDecision.until);
     if (target && identityChanged(record, target)) {
       actions.push({ kind: 'remember-desired', gearId, desired: target, reason: `the broker wants gear ${gearId} ${target.desiredState}` });
     }
+
+    const incoming = record.incoming ?? null;
+    if (incoming !== null && incoming.state !== 'started-reported') {
+      planIncoming(current, incoming, context, actions, wakeBy);
+      continue;
+    }
+    if (incoming !== null && target !== undefined && target.move === undefined) {
+      // The entry no longer names the move: past routed-target, the copy is the gear. Nothing
+      // restarts it; the next pass reports it like any other gear.
+      actions.push({ kind: 'settle-incoming', gearId, reason: `move ${incoming.moveId} of gear ${gearId} is committed: it is now this node's gear` });
+      continue;
+    }
+
     const wantState = target?.desiredState ?? record.desiredState;
     const generation = target?.restartGeneration ?? record.restartGeneration;
     const wantSource = target?.sourceVersion ?? null;
@@ -147,8 +194,10 @@ export function planGearActions(desired: readonly DesiredGear[] | null, local: r
     const sourceMayTry = record.nextSourceAttemptAt === null || now >= record.nextSourceAttemptAt;
 
     // Report what the gear is now, before this pass changes it; the next pass reports the change.
-    // Gears the broker has not confirmed (desired unknown) are not reported.
-    if (target) {
+    // Gears the broker has not confirmed (desired unknown) are not reported, nor a copy whose move
+    // is not committed yet: the broker's gear row is still the source's, and a report from here
+    // would overwrite the source's state and endpoint.
+    if (target && incoming === null) {
       const observedState = observedStateOf(current, policy);
       const endpoint = endpointOf(record, observedState, context.gearHost);
       if (record.reported?.observedState !== observedState || record.reported.endpoint !== endpoint) {
@@ -157,7 +206,10 @@ export function planGearActions(desired: readonly DesiredGear[] | null, local: r
     }
 
     if (wantState === 'stopped') {
-      if (processAlive || record.phase !== 'stopped') actions.push({ kind: 'stop', gearId, reason: `gear ${gearId} should be stopped` });
+      if (processAlive || record.phase !== 'stopped') {
+        if (pauseDecision.kind === 'hold' || pauseDecision.kind === 'confirm') actions.push({ kind: 'resume', gearId, reason: `gear ${gearId} is paused for a move and about to be stopped` });
+        actions.push({ kind: 'stop', gearId, reason: `gear ${gearId} should be stopped` });
+      }
       continue;
     }
 
@@ -220,4 +272,86 @@ export function planGearActions(desired: readonly DesiredGear[] | null, local: r
     }
   }
   return Object.freeze({ actions: Object.freeze(actions), wakeAt });
+}
+
+type PauseDecision =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'hold'; readonly until: number }
+  | { readonly kind: 'confirm'; readonly until: number; readonly reason: string }
+  | { readonly kind: 'resume'; readonly reason: string };
+
+/**
+ * Whether a gear paused for a move (the source side) stays paused. It is released when the
+ * desired list says the move left copying/target-started (rolled back, or routed), when the pause
+ * reaches its limit, or when the process is stopped with no pause on record (nobody will release
+ * it otherwise). A desired entry that does not name the move yet may just lag the broker, so it
+ * releases the pause only once the move has been seen there (`confirmed`).
+ */
+function decidePause(current: LocalGear, desired: readonly DesiredGear[] | null, target: DesiredGear | undefined, now: number): PauseDecision {
+  const pause = current.record.pause ?? null;
+  const gearId = current.record.id;
+  if (pause === null) return current.processStopped ? { kind: 'resume', reason: `gear ${gearId} is stopped (SIGSTOP) but no move holds it` } : { kind: 'none' };
+  if (!current.processAlive) return { kind: 'resume', reason: `gear ${gearId}'s paused process is gone: forget the pause` };
+  if (now >= pause.until) return { kind: 'resume', reason: `gear ${gearId} was paused for move ${pause.moveId} for the longest a pause may last` };
+  if (desired === null) return { kind: 'hold', until: pause.until };
+  const move = target?.move;
+  if (holdsSourcePause(move, pause.moveId)) {
+    return pause.confirmed ? { kind: 'hold', until: pause.until } : { kind: 'confirm', until: pause.until, reason: `the desired list names move ${pause.moveId} that paused gear ${gearId}` };
+  }
+  if (move !== undefined && move.id === pause.moveId) return { kind: 'resume', reason: `move ${pause.moveId} of gear ${gearId} is ${move.phase}: the final copy is over` };
+  if (pause.confirmed) return { kind: 'resume', reason: `move ${pause.moveId} of gear ${gearId} is no longer in the desired list (rolled back)` };
+  return { kind: 'hold', until: pause.until };
+}
+
+/**
+ * A gear arriving by a move, before its start is reported: copied in, started and health-checked
+ * once, never restarted nor started from a partial copy. Any failure goes to the broker, which
+ * rolls the move back; the source never stopped serving.
+ */
+function planIncoming(current: LocalGear, incoming: NonNullable<GearRecord['incoming']>, context: PlanContext, actions: GearAction[], wakeBy: (time: number) => void): void {
+  const { record, processAlive, healthy } = current;
+  const { now, policy } = context;
+  const gearId = record.id;
+  const moveId = incoming.moveId;
+  const fail = (error: string) => actions.push({ kind: 'report-move-failed', gearId, moveId, error, reason: `move ${moveId} of gear ${gearId} failed here: ${error}` });
+  switch (incoming.state) {
+    case 'copying':
+      // The copy runs in the background and wakes the reconciler when it ends. Without it, this
+      // is what a killed agent left: a partial copy.
+      if (!current.pullInProgress) fail('the target agent restarted during the copy; a partial copy is never started');
+      return;
+    case 'failed':
+      fail(incoming.error ?? 'the copy failed');
+      return;
+    case 'failure-reported':
+      return;
+    case 'started-reported':
+      return;
+    case 'copied':
+      break;
+  }
+  switch (record.phase) {
+    case 'stopped':
+      actions.push({ kind: 'start', gearId, restartGeneration: record.restartGeneration, reason: `gear ${gearId} is copied in (move ${moveId}): starting the copy` });
+      return;
+    case 'backoff':
+      fail('the copy could not be started');
+      return;
+    case 'starting':
+      if (!processAlive) fail('the copy exited before passing its health check');
+      else if (healthy) actions.push({ kind: 'mark-running', gearId, reason: `the copy of gear ${gearId} passed its health check` });
+      else if (record.startedAt !== null && now - record.startedAt >= policy.startTimeoutMs) fail(`the copy was not healthy within ${policy.startTimeoutMs / 1000} s`);
+      else wakeBy(now + policy.healthProbeIntervalMs);
+      return;
+    case 'running': {
+      if (!processAlive || record.port === null) {
+        fail('the copy exited right after passing its health check');
+        return;
+      }
+      const healthyAt = record.runningSince ?? now;
+      const pauseMs = incoming.pauseRequestedAt === null ? 0 : Math.max(0, healthyAt - incoming.pauseRequestedAt);
+      actions.push({ kind: 'report-move-started', gearId, moveId, endpoint: `${context.gearHost}:${record.port}`, pauseMs, reason: `the copy of gear ${gearId} runs (move ${moveId}, source paused ${pauseMs} ms)` });
+      return;
+    }
+  }
 }

@@ -38,7 +38,8 @@ export async function spawnGearProcess(command: CartridgeCommand, env: Record<st
   return { pid, startTime, child };
 }
 
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
+/** Signals a gear's process group (its pid: gears lead their own), or the process alone when that fails. */
+export function signalGearGroup(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-pid, signal);
   } catch {
@@ -67,9 +68,12 @@ async function waitUntilGone(pid: number, startTime: string, timeoutMs: number):
 export async function stopGearProcess(options: { pid: number | null; startTime: string | null; signal: NodeJS.Signals; graceMs: number; gearDir: string }): Promise<void> {
   const { pid, startTime } = options;
   if (pid !== null && startTime !== null && isSameProcess(pid, startTime)) {
-    signalGroup(pid, options.signal);
+    signalGearGroup(pid, options.signal);
+    // IMPORTANT: continue it too, because a gear paused for a move (SIGSTOP) holds the stop
+    // signal pending until continued, and would only ever go by SIGKILL after the grace period.
+    signalGearGroup(pid, 'SIGCONT');
     if (!(await waitUntilGone(pid, startTime, options.graceMs))) {
-      signalGroup(pid, 'SIGKILL');
+      signalGearGroup(pid, 'SIGKILL');
       await waitUntilGone(pid, startTime, 5000);
     }
   }
@@ -80,7 +84,7 @@ export async function stopGearProcess(options: { pid: number | null; startTime: 
 export async function killStrays(gearDir: string): Promise<number> {
   const strays = findProcessesWithEnv('GEAR_DIR', gearDir);
   const identities = strays.map((pid) => ({ pid, startTime: readProcessStartTime(pid) }));
-  for (const { pid } of identities) signalGroup(pid, 'SIGKILL');
+  for (const { pid } of identities) signalGearGroup(pid, 'SIGKILL');
   for (const { pid, startTime } of identities) if (startTime !== null) await waitUntilGone(pid, startTime, 5000);
   return strays.length;
 }

@@ -15,6 +15,26 @@ import type { DesiredState, GearObservedState } from '../core/model.ts';
  * `running` for 60 s resets the crash count. A restart (new restartGeneration, new source) is a
  * stop then a start. Reported to the broker as: running → started, stopped → stopped,
  * starting/backoff → unknown, backoff after FAILED_AFTER_CRASHES crashes → failed.
+ *
+ * A gear arriving by a move (docs/moves.md) goes through `incoming` states first, beside the
+ * phases above; only a `copied` gear may start:
+ *
+ *   (desired, role target, phase copying; not local)
+ *        │ pull: directory created, gear.json says copying, then files from the source agent
+ *        ▼
+ *     copying ──── copy error ────────────▶ failed ──report──▶ failure-reported
+ *        │   ╲                                 ▲               (never started; the broker
+ *        │    ╲ agent restarted mid-copy ──────┘                drops the gear, and the
+ *        ▼                                     │                usual remove deletes it)
+ *     copied ─── start … health check fails ───┘
+ *        │ started, health check passed
+ *        ▼
+ *   started-reported ── desired entry without `move` (past routed-target) ──▶ incoming: null
+ *                                                      (a normal gear: keeps running, no restart)
+ *
+ * On the source, a gear can be paused (SIGSTOP of its process group) for the final copy; `pause`
+ * records it so that it is released (SIGCONT) when the move leaves the copy, after 30 s, or before
+ * the gear is stopped, even by an agent restarted meanwhile.
  */
 export type GearPhase = 'stopped' | 'starting' | 'running' | 'backoff';
 
@@ -60,4 +80,28 @@ export interface GearRecord {
   readonly sourceFailures: number;
   readonly nextSourceAttemptAt: number | null;
   readonly reported: ReportedGearState | null;
+  /** Set on a gear arriving by a move until the move no longer names it; absent on older records. */
+  readonly incoming?: IncomingMove | null;
+  /** Set while this gear is paused for a move's final copy. */
+  readonly pause?: MovePause | null;
+}
+
+export type IncomingMoveState = 'copying' | 'copied' | 'failed' | 'failure-reported' | 'started-reported';
+
+/** A gear being copied here from another node. The move token is not kept: it is not needed after a restart. */
+export interface IncomingMove {
+  readonly moveId: string;
+  readonly state: IncomingMoveState;
+  /** When the source was asked to pause (epoch ms); null when the copy needed no pause. */
+  readonly pauseRequestedAt: number | null;
+  /** Why the copy failed (state failed / failure-reported). */
+  readonly error: string | null;
+}
+
+export interface MovePause {
+  readonly moveId: string;
+  /** Released at this time whatever the broker says: a dead move never leaves a gear frozen. */
+  readonly until: number;
+  /** The desired list has named this move since the pause: its absence now means the move is over, not that the list lags. */
+  readonly confirmed: boolean;
 }

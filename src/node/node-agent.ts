@@ -13,6 +13,8 @@ import { GearExecutor } from './gear-executor.ts';
 import { DEFAULT_SUPERVISION_POLICY, type SupervisionPolicy } from './gear-plan.ts';
 import { GearReconciler } from './gear-reconciler.ts';
 import { parseListenAddress, urlHost } from './listen-address.ts';
+import { registerMoveSourceRoutes } from './move-source-routes.ts';
+import { CachingMoveTokenVerifier, type MoveTokenVerifier } from './move-token-verifier.ts';
 import { BrokerRequestError, NodeBrokerClient } from './node-broker-client.ts';
 
 export interface NodeAgentOptions {
@@ -40,6 +42,8 @@ export interface NodeAgentOptions {
   /** Long-poll wait of the desired-gears watch, at most 60. Default: 30. */
   readonly watchWaitSeconds?: number;
   readonly env?: NodeJS.ProcessEnv;
+  /** Who says whether a move token presented to this agent is good. Default: the broker, cached per move. */
+  readonly moveTokenVerifier?: MoveTokenVerifier;
 }
 
 export interface RunningNodeAgent {
@@ -82,7 +86,7 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<Running
   let reconciler: GearReconciler | undefined;
   const executor = new GearExecutor({
     directory,
-    broker: { reportGear: (...args) => client.reportGear(...args), fetchSource: (...args) => client.fetchSource(...args) },
+    broker: { reportGear: (...args) => client.reportGear(...args), fetchSource: (...args) => client.fetchSource(...args), reportMove: (...args) => client.reportMove(...args) },
     gearHost,
     policy,
     stopGraceMs: options.stopGraceMs ?? 10_000,
@@ -92,6 +96,13 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<Running
   reconciler = new GearReconciler(executor, { gearHost, policy }, log);
 
   const router = new AgentHttpRouter().add('GET', '/health', () => ({ status: 200, json: { status: 'ok', node: name, gears: executor.list().length } }));
+  registerMoveSourceRoutes(router, {
+    verifier: options.moveTokenVerifier ?? new CachingMoveTokenVerifier((moveId, token) => client.verifyMoveToken(moveId, token)),
+    gears: executor,
+    log,
+    // The reconciler plans the pause's release (its deadline, the broker's next phase).
+    onPause: () => reconciler?.kick(),
+  });
   const server = createServer(router.handle);
   let url: string;
   try {
@@ -202,6 +213,8 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<Running
       stopped ??= (async () => {
         stopping.abort();
         await Promise.all([heartbeatLoop, watchLoop, reconciler.stop()]);
+        // No gear stays frozen by a move this agent will no longer see through.
+        executor.resumeAll();
         if (stopGears) await executor.stopAll();
         await closeServer();
         lock.release();

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { GeartideError, InputError, type ErrorCategory } from '../core/errors.ts';
 import type { GearCounts, GearObservedState } from '../core/model.ts';
 import { parseDesiredGearSet, type DesiredGearSet } from './desired-gear.ts';
+import type { MoveTokenVerdict } from './move-token-verifier.ts';
 import { readNodeCredential, writeNodeCredential } from './node-credential-file.ts';
 
 /** What a node agent tells the broker about itself when it registers. */
@@ -135,6 +136,41 @@ export class NodeBrokerClient {
   async fetchSource(gearId: string): Promise<Uint8Array> {
     const response = await this.authorized('GET', `/nodes/${this.name}/gears/${encodeURIComponent(gearId)}/source`, undefined, AbortSignal.timeout(120_000), true);
     return response.bytes!;
+  }
+
+  /**
+   * `POST /nodes/:name/moves/verify`: is `token` the token of move `moveId`, and which of this
+   * node's gears does it open? Never throws: an unreachable broker is `unavailable`, any answer but
+   * 200 `{gearId}` is `refused`.
+   */
+  async verifyMoveToken(moveId: string, token: string): Promise<MoveTokenVerdict> {
+    // IMPORTANT: not `authorized()`, because a 401 here may be the broker refusing the move token,
+    // and must not make the agent throw its own credential away and register again. A stale
+    // credential is noticed, and renewed, by the heartbeat.
+    if (this.credential === undefined) return { ok: false, reason: 'unavailable', detail: 'this node is not registered yet' };
+    try {
+      const response = await this.send('POST', `/nodes/${this.name}/moves/verify`, this.credential, { moveId, token }, AbortSignal.timeout(10_000));
+      const gearId = (response.json as { gearId?: unknown } | undefined)?.gearId;
+      if (response.status !== 200 || typeof gearId !== 'string' || gearId.length === 0) return { ok: false, reason: 'refused', detail: `the broker answered ${response.status} without a gear id` };
+      return { ok: true, gearId };
+    } catch (error) {
+      const transient = (error instanceof BrokerRequestError && error.transient) || (error as Error).name === 'TimeoutError';
+      return { ok: false, reason: transient ? 'unavailable' : 'refused', detail: (error as Error).message };
+    }
+  }
+
+  /**
+   * `PUT /nodes/:name/moves/:moveId`: the target's copy is running (health passed) or failed.
+   * 'not-found': the broker has no such move any more (rolled back meanwhile); nothing to report.
+   */
+  async reportMove(moveId: string, report: { state: 'started'; endpoint: string; pauseMs: number } | { state: 'failed'; error: string }): Promise<'ok' | 'not-found'> {
+    try {
+      await this.authorized('PUT', `/nodes/${this.name}/moves/${encodeURIComponent(moveId)}`, report);
+      return 'ok';
+    } catch (error) {
+      if (error instanceof BrokerRequestError && error.status === 404) return 'not-found';
+      throw error;
+    }
   }
 
   private get name(): string {

@@ -25,6 +25,16 @@ export function readProcessStartTime(pid: number): string | null {
   return afterComm[19] ?? null;
 }
 
+/** The process is stopped by a signal (SIGSTOP; /proc state T): it runs no code until SIGCONT. */
+export function isProcessStopped(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'T';
+  } catch {
+    return false;
+  }
+}
+
 export function isSameProcess(pid: number | null, startTime: string | null): boolean {
   if (pid === null || startTime === null) return false;
   return readProcessStartTime(pid) === startTime;

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import type { DesiredGear } from '../../src/node/desired-gear.ts';
+import type { DesiredGear, MovePhase } from '../../src/node/desired-gear.ts';
 import { crashBackoffMs, DEFAULT_SUPERVISION_POLICY, observedStateOf, planGearActions, type LocalGear } from '../../src/node/gear-plan.ts';
-import type { GearRecord } from '../../src/node/gear-record.ts';
+import type { GearRecord, IncomingMoveState } from '../../src/node/gear-record.ts';
 
 const NOW = 1_000_000;
 const policy = DEFAULT_SUPERVISION_POLICY;
@@ -24,7 +24,7 @@ function record(overrides: Partial<GearRecord> = {}): GearRecord {
 }
 
 function local(recordOverrides: Partial<GearRecord> = {}, observed: Partial<Omit<LocalGear, 'record'>> = {}): LocalGear {
-  return { record: record(recordOverrides), processAlive: true, healthy: false, ...observed };
+  return { record: record(recordOverrides), processAlive: true, healthy: false, processStopped: false, pullInProgress: false, ...observed };
 }
 
 /** Actions as `kind` or `kind:detail` strings, so a table row reads at a glance. */
@@ -40,6 +40,12 @@ function summary(desiredSet: readonly DesiredGear[] | null, gears: readonly Loca
         return `install-source:${action.sourceVersion}`;
       case 'mark-crashed':
         return `mark-crashed:${action.crashCount}:+${action.nextStartAt - NOW}`;
+      case 'pull':
+        return `pull:${action.move.id}`;
+      case 'report-move-started':
+        return `report-move-started:${action.moveId}:${action.endpoint}:${action.pauseMs}`;
+      case 'report-move-failed':
+        return `report-move-failed:${action.moveId}`;
       default:
         return action.kind;
     }
@@ -115,7 +121,96 @@ const TABLE: Record<string, { desired: readonly DesiredGear[] | null; local: rea
   },
 };
 
+const SOURCE_MOVE = (phase: MovePhase) => ({ id: 'm1', role: 'source' as const, phase });
+const TARGET_MOVE = (phase: MovePhase) => ({ id: 'm1', role: 'target' as const, phase, source: 'http://127.0.0.1:9', token: 't' });
+const PAUSE = { moveId: 'm1', until: NOW + 10_000, confirmed: true };
+const INCOMING = (state: IncomingMoveState, pauseRequestedAt: number | null = null) => ({ moveId: 'm1', state, pauseRequestedAt, error: state === 'failed' ? 'source answered 401' : null });
+const UNREPORTED = { reported: null } as const;
+
+/** The agent's half of a move (docs/moves.md): target copies, source pauses, and how both end. */
+const MOVES: typeof TABLE = {
+  'an incoming gear (target, copying) not on the node is pulled, not created': { desired: [desired({ move: TARGET_MOVE('copying') })], local: [], want: ['pull:m1'] },
+  'an incoming gear first seen past copying is not pulled late': { desired: [desired({ move: TARGET_MOVE('target-started') })], local: [], want: [] },
+  'an incoming gear being copied waits for its copy, unreported': {
+    desired: [desired({ move: TARGET_MOVE('copying') })], local: [local({ ...UNREPORTED, phase: 'stopped', pid: null, incoming: INCOMING('copying') }, { processAlive: false, pullInProgress: true })], want: [],
+  },
+  'a partial copy left by a restarted agent is reported failed, never started': {
+    desired: [desired({ move: TARGET_MOVE('copying') })], local: [local({ ...UNREPORTED, phase: 'stopped', pid: null, incoming: INCOMING('copying') }, { processAlive: false })], want: ['report-move-failed:m1'],
+  },
+  'a partial copy is reported failed even before the broker has answered': {
+    desired: null, local: [local({ ...UNREPORTED, phase: 'stopped', pid: null, incoming: INCOMING('copying') }, { processAlive: false })], want: ['report-move-failed:m1'],
+  },
+  'a failed copy is reported failed': {
+    desired: [desired({ move: TARGET_MOVE('copying') })], local: [local({ ...UNREPORTED, phase: 'stopped', pid: null, incoming: INCOMING('failed') }, { processAlive: false })], want: ['report-move-failed:m1'],
+  },
+  'a copy whose failure was reported waits to be removed': {
+    desired: [desired({ move: TARGET_MOVE('copying') })], local: [local({ ...UNREPORTED, phase: 'stopped', pid: null, incoming: INCOMING('failure-reported') }, { processAlive: false })], want: [],
+  },
+  'a complete copy is started': {
+    desired: [desired({ move: TARGET_MOVE('copying') })], local: [local({ ...UNREPORTED, phase: 'stopped', pid: null, port: null, incoming: INCOMING('copied') }, { processAlive: false })], want: ['start:0'],
+  },
+  'a started copy that passes its health check becomes running': {
+    desired: [desired({ move: TARGET_MOVE('copying') })], local: [local({ ...UNREPORTED, phase: 'starting', runningSince: null, incoming: INCOMING('copied') }, { healthy: true })], want: ['mark-running'],
+  },
+  'a running copy is reported started with its endpoint and the pause up to its health check': {
+    desired: [desired({ move: TARGET_MOVE('copying') })], local: [local({ ...UNREPORTED, runningSince: NOW - 100, incoming: INCOMING('copied', NOW - 400) })], want: ['report-move-started:m1:127.0.0.1:4000:300'],
+  },
+  'a copy that needed no pause reports a 0 ms pause': {
+    desired: [desired({ move: TARGET_MOVE('copying') })], local: [local({ ...UNREPORTED, incoming: INCOMING('copied') })], want: ['report-move-started:m1:127.0.0.1:4000:0'],
+  },
+  'a copy not healthy within the start timeout fails the move instead of crash-looping': {
+    desired: [desired({ move: TARGET_MOVE('copying') })], local: [local({ ...UNREPORTED, phase: 'starting', startedAt: NOW - policy.startTimeoutMs, runningSince: null, incoming: INCOMING('copied') })], want: ['report-move-failed:m1'],
+  },
+  'a copy that exits before its health check fails the move': {
+    desired: [desired({ move: TARGET_MOVE('copying') })], local: [local({ ...UNREPORTED, phase: 'starting', runningSince: null, incoming: INCOMING('copied') }, { processAlive: false })], want: ['report-move-failed:m1'],
+  },
+  'a reported copy keeps running while the move is routed, and is not reported as a gear yet': {
+    desired: [desired({ move: TARGET_MOVE('routed-both') })], local: [local({ ...UNREPORTED, incoming: INCOMING('started-reported') })], want: [],
+  },
+  'a reported copy whose entry no longer names the move (past routed-target) settles, without a restart': {
+    desired: [desired()], local: [local({ ...UNREPORTED, incoming: INCOMING('started-reported') })], want: ['settle-incoming'],
+  },
+  'a settled copy is then reported like any gear': { desired: [desired()], local: [local({ ...UNREPORTED, incoming: null })], want: ['report:started:127.0.0.1:4000'] },
+  'a rolled-back target (gone from the desired list) is removed, copy in progress or not': {
+    desired: [], local: [local({ ...UNREPORTED, phase: 'stopped', pid: null, incoming: INCOMING('copying') }, { processAlive: false, pullInProgress: true })], want: ['remove'],
+  },
+  'a source paused for the move stays paused while the move copies': {
+    desired: [desired({ move: SOURCE_MOVE('copying') })], local: [local({ pause: PAUSE }, { processStopped: true })], want: [],
+  },
+  'a pause is confirmed once the desired list names its move': {
+    desired: [desired({ move: SOURCE_MOVE('copying') })], local: [local({ pause: { ...PAUSE, confirmed: false } }, { processStopped: true })], want: ['confirm-pause'],
+  },
+  'a pause the desired list does not name yet is held (the list may lag the broker)': {
+    desired: [desired()], local: [local({ pause: { ...PAUSE, confirmed: false } }, { processStopped: true })], want: [],
+  },
+  'a source whose move is rolled back (entry without move) is resumed': {
+    desired: [desired()], local: [local({ pause: PAUSE }, { processStopped: true })], want: ['resume'],
+  },
+  'a source whose move left copying while paused (routed-both) is resumed': {
+    desired: [desired({ move: SOURCE_MOVE('routed-both') })], local: [local({ pause: { ...PAUSE, confirmed: false } }, { processStopped: true })], want: ['resume'],
+  },
+  'a source paused for 30 s is resumed whatever the broker says': {
+    desired: [desired({ move: SOURCE_MOVE('copying') })], local: [local({ pause: { ...PAUSE, until: NOW } }, { processStopped: true })], want: ['resume'],
+  },
+  'a stopped process no pause accounts for is resumed': { desired: [desired()], local: [local({}, { processStopped: true })], want: ['resume'] },
+  'a released source (gone from the desired list) is resumed before it is removed': {
+    desired: [], local: [local({ pause: PAUSE }, { processStopped: true })], want: ['resume', 'remove'],
+  },
+  'a paused source the broker wants stopped is resumed before it is stopped': {
+    desired: [desired({ desiredState: 'stopped', move: SOURCE_MOVE('copying') })], local: [local({ desiredState: 'stopped', pause: PAUSE }, { processStopped: true })], want: ['resume', 'stop'],
+  },
+};
+
 describe('planGearActions', () => {
+  for (const [name, row] of Object.entries(MOVES)) {
+    it(`move: ${name}`, () => assert.deepEqual(summary(row.desired, row.local), row.want));
+  }
+
+  it('a held pause wakes the planner at its deadline', () => {
+    const plan = planGearActions([desired({ move: SOURCE_MOVE('copying') })], [local({ pause: PAUSE }, { processStopped: true })], context);
+    assert.equal(plan.wakeAt, PAUSE.until);
+  });
+
   for (const [name, row] of Object.entries(TABLE)) {
     it(name, () => assert.deepEqual(summary(row.desired, row.local), row.want));
   }
