@@ -3,11 +3,13 @@ import type { CliContext } from './cli-context.ts';
 import { registerAdminDistrictCommands } from './admin-district-commands.ts';
 import { registerAdminNodeCommands } from './admin-node-commands.ts';
 import { registerAdminUserCommands } from './admin-user-commands.ts';
+import { registerAdminMoveCommand } from './move-commands.ts';
 
 /** `geartide admin …`: the operator's commands (oo-admin-* in OpenShift v2); the broker checks the role. */
 export function registerAdminCommands(program: Command, context: CliContext): void {
-  const admin = program.command('admin').description('operator commands: districts, node hosts, users (admin role)');
+  const admin = program.command('admin').description('operator commands: districts, node hosts, gear moves, users (admin role)');
   registerAdminDistrictCommands(admin, context);
   registerAdminNodeCommands(admin, context);
   registerAdminUserCommands(admin, context);
+  registerAdminMoveCommand(admin, context);
 }

@@ -2,11 +2,14 @@ import type { Command } from 'commander';
 import type { ApiNode } from './api-types.ts';
 import type { CliContext } from './cli-context.ts';
 import { formatAge } from './age-format.ts';
+import { integerOption } from './integer-option.ts';
+import { followDrain } from './move-commands.ts';
+import { drainSummary, movesTable } from './move-progress.ts';
 import { formatFields, formatTable } from './table.ts';
 
 /** `geartide admin node …`: node hosts, their facts and health. */
 export function registerAdminNodeCommands(admin: Command, context: CliContext): void {
-  const node = admin.command('node').description('inspect node hosts');
+  const node = admin.command('node').description('inspect, deactivate and drain node hosts');
 
   node
     .command('list')
@@ -73,6 +76,46 @@ export function registerAdminNodeCommands(admin: Command, context: CliContext): 
         context.print(`node ${result.name}: ${result.state}`);
       });
   }
+
+  node
+    .command('drain')
+    .description('deactivate a node host and move all its gears to other nodes of its district (follows until done; Ctrl-C stops following, not the drain)')
+    .argument('<name>', 'node host name')
+    .option('--parallel <n>', 'moves at a time, 1..32 (broker default 4)', integerOption(1, 32))
+    .option('--deadline <seconds>', 'give up on moves not done after this long, 10..86400 (broker default 600)', integerOption(10, 86_400))
+    .action(async (name: string, options: { parallel?: number; deadline?: number }, command: Command) => {
+      // A refusal (409 drain_refused) carries the planner's reason; main() prints it and exits 1.
+      const drain = await context.client().drainNode(name, {
+        ...(options.parallel === undefined ? {} : { parallel: options.parallel }),
+        ...(options.deadline === undefined ? {} : { deadlineSeconds: options.deadline }),
+      });
+      await followDrain(context, drain, context.wantsJson(command));
+    });
+
+  node
+    .command('drain-status')
+    .description("show a node host's newest drain, or follow it with --follow")
+    .argument('<name>', 'node host name')
+    .option('-f, --follow', 'follow it until it ends, as `drain` does')
+    .action(async (name: string, options: { follow?: boolean }, command: Command) => {
+      const drain = await context.client().getDrain(name);
+      const json = context.wantsJson(command);
+      if (options.follow === true) return followDrain(context, drain, json);
+      if (json) return context.printJson(drain);
+      if (drain.moves.length > 0) context.print(movesTable(drain.moves));
+      context.print(drainSummary(drain));
+    });
+
+  node
+    .command('cancel-drain')
+    .description('stop a drain and activate the node host again (moves in flight finish or roll back)')
+    .argument('<name>', 'node host name')
+    .action(async (name: string, _options: unknown, command: Command) => {
+      const drain = await context.client().cancelDrain(name);
+      if (context.wantsJson(command)) return context.printJson(drain);
+      context.print(drainSummary(drain));
+      if (drain.inFlight > 0) context.print(`${drain.inFlight} move(s) in flight finish or roll back by themselves; \`geartide admin node drain-status ${drain.node} --follow\` follows them`);
+    });
 }
 
 function formatPercent(value: number): string {

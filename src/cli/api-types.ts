@@ -167,3 +167,47 @@ export interface ListEventsQuery {
   limit?: number;
   kind?: string;
 }
+
+/** One gear move (docs/moves.md). `pauseMs`: how long the source gear was paused for the final copy. */
+export interface ApiMove {
+  readonly id: string;
+  readonly gear: string;
+  readonly app: string;
+  readonly domain: string;
+  readonly from: string;
+  readonly to: string;
+  readonly phase: string;
+  readonly status: 'running' | 'succeeded' | 'failed' | 'rolled-back';
+  readonly pauseMs: number | null;
+  readonly error: string | null;
+  readonly startedAt: string;
+  readonly updatedAt: string;
+}
+
+/** The newest drain of a node (docs/moves.md). `reason`: the planner's sentence, or why it failed. */
+export interface ApiDrain {
+  readonly id: string;
+  readonly node: string;
+  readonly status: 'running' | 'succeeded' | 'failed' | 'cancelled';
+  readonly parallel: number;
+  readonly deadline: string;
+  readonly total: number;
+  readonly moved: number;
+  readonly failed: number;
+  readonly inFlight: number;
+  readonly reason: string | null;
+  readonly moves: ApiMove[];
+  readonly startedAt: string;
+  readonly updatedAt: string;
+}
+
+export interface CreateMovesRequest {
+  gears: string[];
+  to?: string;
+  changeDistrict?: boolean;
+}
+
+export interface DrainNodeRequest {
+  parallel?: number;
+  deadlineSeconds?: number;
+}

@@ -9,16 +9,20 @@ import type {
   ApiCurrentUser,
   ApiDistrict,
   ApiDomain,
+  ApiDrain,
   ApiEvent,
   ApiGear,
   ApiHealth,
+  ApiMove,
   ApiNode,
   ApiSource,
   ApiTokenSummary,
   ApiUser,
   CreateAppRequest,
   CreateDistrictRequest,
+  CreateMovesRequest,
   CreateUserRequest,
+  DrainNodeRequest,
   ListEventsQuery,
   ListResponse,
   ScaleAppRequest,
@@ -202,6 +206,35 @@ export class BrokerClient {
 
   setNodeActive(name: string, active: boolean): Promise<ApiNode> {
     return this.#call('POST', `/nodes/${segment(name)}/${active ? 'activate' : 'deactivate'}`);
+  }
+
+  // --- moves and drains (admin, docs/moves.md) ------------------------------------------------
+
+  /** 202: one move per gear, already running on the broker. */
+  createMoves(body: CreateMovesRequest): Promise<ListResponse<ApiMove>> {
+    return this.#call('POST', '/moves', body);
+  }
+
+  getMove(id: string): Promise<ApiMove> {
+    return this.#call('GET', `/moves/${segment(id)}`);
+  }
+
+  listMoves(query: { status?: ApiMove['status'] } = {}): Promise<ListResponse<ApiMove>> {
+    return this.#call('GET', `/moves${queryString({ status: query.status })}`);
+  }
+
+  /** 202 with the drain; 409 `drain_refused` with the planner's reason when the gears do not fit. */
+  drainNode(name: string, body: DrainNodeRequest = {}): Promise<ApiDrain> {
+    return this.#call('POST', `/nodes/${segment(name)}/drain`, body);
+  }
+
+  /** The newest drain of the node. */
+  getDrain(name: string): Promise<ApiDrain> {
+    return this.#call('GET', `/nodes/${segment(name)}/drain`);
+  }
+
+  cancelDrain(name: string): Promise<ApiDrain> {
+    return this.#call('POST', `/nodes/${segment(name)}/cancel-drain`);
   }
 
   // --- events --------------------------------------------------------------------------------

@@ -38,4 +38,10 @@ describe('integerOption', () => {
   }
   test('rejects values below the minimum', () => assert.throws(() => atLeastOne('0'), /must be at least 1/));
   test('zero allowed where the minimum is 0', () => assert.equal(integerOption(0)('0'), 0));
+  test('a maximum is inclusive and named with the range when crossed (drain --parallel 1..32)', () => {
+    const parallel = integerOption(1, 32);
+    assert.equal(parallel('32'), 32);
+    assert.throws(() => parallel('33'), /must be within 1\.\.32/);
+    assert.throws(() => parallel('0'), /must be within 1\.\.32/);
+  });
 });
