@@ -11,6 +11,9 @@
  *
  * `placeGear` decides and changes nothing; `applyPlacement` is the executor's step that counts the
  * decision into the snapshot, so a batch (a scale-up of several gears) sees its own placements.
+ * Planners that try a batch without committing to it (`planDrain`) work on
+ * `clonePlacementSnapshot`; `releaseUids` counts UIDs that moving gears take along as free.
+ * A gear that is not active (`active: false`) takes a UID but no `max_active_gears` slot.
  *
  * Cost: the snapshot keeps, per profile and per district, an indexed min-heap of the candidates
  * (`NodeLoadIndex`). Building is O(n); `placeGear` reads the heap's top, or — when the app
