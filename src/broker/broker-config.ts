@@ -82,6 +82,15 @@ export const BROKER_CONF_KEYS = {
   DISTRICTS_FIRST_UID: { kind: 'integer', default: '1000', min: 1, max: 2_000_000_000, doc: 'First UID of a new district\'s pool.' },
   DISTRICTS_MAX_CAPACITY: { kind: 'integer', default: '6000', min: 1, max: 1_000_000, doc: 'UIDs in a new district\'s pool.' },
   CARTRIDGES: { kind: 'list', default: 'nodejs,static', doc: 'Cartridges apps may be created with, comma-separated.' },
+  DRAIN_PARALLELISM: { kind: 'integer', default: '4', min: 1, max: 32, doc: 'Gear moves a drain runs at once (`geartide admin node drain --parallel` overrides it).' },
+  DRAIN_DEADLINE: { kind: 'integer', default: '600', min: 10, max: 86400, doc: 'Seconds a drain may take before it stops, rolling back moves that have not switched.' },
+  MOVE_COPY_TIMEOUT: {
+    kind: 'integer',
+    default: '120',
+    min: 5,
+    max: 86400,
+    doc: 'Seconds a gear move may spend copying and starting the target before it rolls back.',
+  },
   API_BODY_LIMIT: {
     kind: 'integer',
     default: '1048576',
@@ -120,6 +129,9 @@ export interface BrokerConfig {
   readonly districtsMaxCapacity: number;
   readonly cartridges: readonly string[];
   readonly apiBodyLimit: number;
+  readonly drainParallel: number;
+  readonly drainDeadlineSeconds: number;
+  readonly moveCopyTimeoutSeconds: number;
   readonly sourceUploadLimit: number;
 }
 
@@ -298,6 +310,9 @@ function resolveBrokerConfig(raw: ReadonlyMap<string, string>, home: string): Br
     districtsMaxCapacity: integer('DISTRICTS_MAX_CAPACITY'),
     cartridges: list('CARTRIDGES'),
     apiBodyLimit: integer('API_BODY_LIMIT'),
+    drainParallel: integer('DRAIN_PARALLELISM'),
+    drainDeadlineSeconds: integer('DRAIN_DEADLINE'),
+    moveCopyTimeoutSeconds: integer('MOVE_COPY_TIMEOUT'),
     sourceUploadLimit: integer('SOURCE_UPLOAD_LIMIT'),
   };
 }

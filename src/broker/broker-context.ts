@@ -5,7 +5,9 @@ import type { AppExecutor } from './app-executor.ts';
 import type { BrokerConfig } from './broker-config.ts';
 import type { ChangeNotifier } from './change-notifier.ts';
 import type { DistrictExecutor } from './district-executor.ts';
+import type { DrainExecutor } from './drain-executor.ts';
 import type { EventRecorder } from './event-recorder.ts';
+import type { MoveExecutor } from './move-executor.ts';
 import type { NodeExecutor } from './node-executor.ts';
 
 /** What the REST routes share: the store for reads, executors for every change. */
@@ -15,6 +17,8 @@ export interface BrokerContext {
   readonly apps: AppExecutor;
   readonly nodes: NodeExecutor;
   readonly districts: DistrictExecutor;
+  readonly moves: MoveExecutor;
+  readonly drains: DrainExecutor;
   readonly events: EventRecorder;
   /** Wakes watchers (node agents, routers) after a change they may see. */
   readonly changes: ChangeNotifier;

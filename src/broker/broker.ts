@@ -14,6 +14,9 @@ import { ChangeNotifier } from './change-notifier.ts';
 import type { BrokerConfig } from './broker-config.ts';
 import type { BrokerContext } from './broker-context.ts';
 import { DistrictExecutor } from './district-executor.ts';
+import { DrainExecutor } from './drain-executor.ts';
+import { DEFAULT_MOVE_SETTINGS, MoveExecutor } from './move-executor.ts';
+import { MoverController } from './mover-controller.ts';
 import { EventRecorder } from './event-recorder.ts';
 import { sendError } from './http-errors.ts';
 import { NodeExecutor } from './node-executor.ts';
@@ -22,6 +25,7 @@ import { resolvePrincipal, type Principal } from './request-auth.ts';
 import { registerAppRoutes } from './routes/app-routes.ts';
 import { registerDistrictRoutes } from './routes/district-routes.ts';
 import { registerEventRoutes } from './routes/event-routes.ts';
+import { registerMoveRoutes } from './routes/move-routes.ts';
 import { registerNodeRoutes } from './routes/node-routes.ts';
 import { registerRouteTableRoutes } from './routes/route-table-routes.ts';
 import { registerSourceRoutes } from './routes/source-routes.ts';
@@ -52,6 +56,8 @@ export interface RunningBroker {
   readonly url: string;
   readonly server: FastifyInstance;
   readonly context: BrokerContext;
+  /** Drives moves and drains; tests without controllers call its passOnce(). */
+  readonly mover: MoverController;
   close(): Promise<void>;
 }
 
@@ -69,6 +75,8 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   const store = options.store ?? (await openStore(config.datastoreUrl));
   const events = new EventRecorder(store, clock);
   const changes = new ChangeNotifier();
+  const moves = new MoveExecutor(store, events, changes, clock, log, { ...DEFAULT_MOVE_SETTINGS, moveDeadlineMs: config.moveCopyTimeoutSeconds * 1000 });
+  const drains = new DrainExecutor(store, events, changes, moves, clock, log);
   const context: BrokerContext = {
     config,
     store,
@@ -80,10 +88,13 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     apps: new AppExecutor(store, events, changes, config, clock),
     nodes: new NodeExecutor(store, events, config, clock),
     districts: new DistrictExecutor(store, events, config, clock),
+    moves,
+    drains,
   };
 
   const server = await buildServer(context);
   const health = new NodeHealthController(store, events, config, clock, log);
+  const mover = new MoverController(store, moves, drains, changes, log);
   let url = config.publicUrl ?? '';
   try {
     if (options.listen !== false) {
@@ -92,7 +103,11 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
       const port = typeof address === 'object' && address !== null ? address.port : config.port;
       url = config.publicUrl ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
     }
-    if (options.controllers !== false) health.start();
+    if (options.controllers !== false) {
+      health.start();
+      // Resumes every move and drain a previous broker left unfinished (the journal says where).
+      mover.start();
+    }
   } catch (error) {
     await server.close();
     if (!options.store) await store.close();
@@ -103,7 +118,9 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     url,
     server,
     context,
+    mover,
     async close() {
+      await mover.stop();
       await health.stop();
       await server.close();
       if (!options.store) await store.close();
@@ -169,6 +186,7 @@ async function buildServer(context: BrokerContext): Promise<FastifyInstance> {
       registerNodeRoutes(api, context);
       registerEventRoutes(api, context);
       registerRouteTableRoutes(api, context);
+      registerMoveRoutes(api, context);
     },
     { prefix: API_PREFIX },
   );

@@ -24,6 +24,18 @@ const DesiredGear = Type.Object({
   restartGeneration: Type.Integer(),
   /** The app's source version to run; null: none uploaded, the cartridge's built-in app. */
   sourceVersion: Type.Union([Type.Integer(), Type.Null()]),
+  /** Present while the gear is being moved to or from this node (docs/moves.md). */
+  move: Type.Optional(
+    Type.Object({
+      id: Type.String(),
+      role: Type.Union([Type.Literal('source'), Type.Literal('target')]),
+      phase: Type.String(),
+      /** The source agent's URL (target only). */
+      source: Type.Optional(Type.String()),
+      /** The move token to present to the source agent (target only). */
+      token: Type.Optional(Type.String()),
+    }),
+  ),
 });
 
 export function registerNodeRoutes(server: FastifyInstance, context: BrokerContext): void {
@@ -72,10 +84,18 @@ export function registerNodeRoutes(server: FastifyInstance, context: BrokerConte
     async (request, reply) => {
       requireNodeOrAdmin(request.principal, request.params.name, true);
       const node = await findNode(request.params.name);
-      const result = await watch(request, context, async () =>
-        (await store.listNodeAssignments(node.id)).map((gear) => ({
+      const result = await watch(request, context, async () => {
+        const moves = new Map((await store.listGearMoves({ nodeId: node.id })).map((move) => [move.gearId, move]));
+        const sources = new Map<string, string | null>();
+        for (const move of moves.values()) {
+          if (move.targetNodeId === node.id && !sources.has(move.sourceNodeId)) sources.set(move.sourceNodeId, (await store.getNode(move.sourceNodeId))?.endpoint ?? null);
+        }
+        return (await store.listNodeAssignments(node.id)).map((gear) => {
+          const move = moves.get(gear.gearId);
+          const incoming = move !== undefined && move.targetNodeId === node.id;
+          return {
           id: gear.gearId,
-          uid: gear.uid,
+          uid: incoming ? move.targetUid : gear.uid,
           app: gear.appName,
           appId: gear.appId,
           domain: gear.domainName,
@@ -84,8 +104,16 @@ export function registerNodeRoutes(server: FastifyInstance, context: BrokerConte
           desiredState: gear.desiredState,
           restartGeneration: gear.restartGeneration,
           sourceVersion: gear.sourceVersion,
-        })),
-      );
+          ...(move === undefined
+            ? {}
+            : {
+                move: incoming
+                  ? { id: move.operationId, role: 'target' as const, phase: move.phase, source: sources.get(move.sourceNodeId) ?? '', token: move.token }
+                  : { id: move.operationId, role: 'source' as const, phase: move.phase },
+              }),
+          };
+        });
+      });
       if (!result) return reply.status(304).send(null);
       return { version: result.version, items: result.view };
     },
