@@ -195,10 +195,25 @@ export interface ApiDrain {
   readonly moved: number;
   readonly failed: number;
   readonly inFlight: number;
+  /** Why it failed or was cancelled (the contract also allows the planner's sentence here). */
   readonly reason: string | null;
+  /** The planner's sentence ("move 20 gears of node n1 to …"), where the broker sends it. */
+  readonly plan?: string;
   readonly moves: ApiMove[];
   readonly startedAt: string;
   readonly updatedAt: string;
+}
+
+/** A gear of `POST /moves` that got no move (the others still run). */
+export interface ApiRefusedMove {
+  readonly gear: string;
+  readonly code: string;
+  readonly message: string;
+}
+
+export interface CreateMovesResponse {
+  readonly items: ApiMove[];
+  readonly refused?: ApiRefusedMove[];
 }
 
 export interface CreateMovesRequest {

@@ -21,6 +21,7 @@ import type {
   CreateAppRequest,
   CreateDistrictRequest,
   CreateMovesRequest,
+  CreateMovesResponse,
   CreateUserRequest,
   DrainNodeRequest,
   ListEventsQuery,
@@ -210,8 +211,8 @@ export class BrokerClient {
 
   // --- moves and drains (admin, docs/moves.md) ------------------------------------------------
 
-  /** 202: one move per gear, already running on the broker. */
-  createMoves(body: CreateMovesRequest): Promise<ListResponse<ApiMove>> {
+  /** 202: one move per gear, already running on the broker; `refused` lists gears that got none. */
+  createMoves(body: CreateMovesRequest): Promise<CreateMovesResponse> {
     return this.#call('POST', '/moves', body);
   }
 

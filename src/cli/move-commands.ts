@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidArgumentError } from 'commander';
 import type { Command } from 'commander';
 import { GeartideError, isGeartideError } from '../core/errors.ts';
-import type { ApiDrain, ApiMove, CreateMovesRequest } from './api-types.ts';
+import type { ApiDrain, ApiMove, ApiRefusedMove, CreateMovesRequest } from './api-types.ts';
 import type { CliContext } from './cli-context.ts';
 import {
   ProgressDisplay,
@@ -15,6 +15,7 @@ import {
   movesTable,
   progressOfDrain,
   progressOfMoves,
+  refusedLine,
 } from './move-progress.ts';
 import type { MoveProgress } from './progress-bar.ts';
 
@@ -40,7 +41,7 @@ export function registerAdminMoveCommand(admin: Command, context: CliContext): v
       if (options.to !== undefined) body.to = options.to;
       if (options.changeDistrict === true) body.changeDistrict = true;
       const started = await context.client().createMoves(body);
-      await followMoves(context, started.items, context.wantsJson(command));
+      await followMoves(context, started.items, context.wantsJson(command), started.refused ?? []);
     });
 }
 
@@ -54,9 +55,11 @@ export function collectGearIds(value: string, previous: string[] | undefined): s
   return [...new Set([...(previous ?? []), ...ids])];
 }
 
-/** Follows moves until every one has finished; fails (exit 1) unless all succeeded. */
-export async function followMoves(context: CliContext, initial: readonly ApiMove[], json: boolean): Promise<void> {
+/** Follows moves until every one has finished; fails (exit 1) unless all succeeded and none was refused. */
+export async function followMoves(context: CliContext, initial: readonly ApiMove[], json: boolean, refused: readonly ApiRefusedMove[] = []): Promise<void> {
   const client = context.client();
+  // Said at once: the operator may want to Ctrl-C and fix the command rather than wait.
+  if (!json) for (const each of refused) context.warn(`refused: ${refusedLine(each)}`);
   let previous = new Map<string, ApiMove>();
   const outcome = await follow<readonly ApiMove[]>(context, {
     initial,
@@ -77,10 +80,10 @@ export async function followMoves(context: CliContext, initial: readonly ApiMove
   });
   if (outcome.interrupted) return;
   const moves = outcome.state;
-  if (json) context.printJson({ items: moves });
+  if (json) context.printJson({ items: moves, refused });
   else if (moves.length > 0) context.print(movesTable(moves));
   const progress = progressOfMoves(moves);
-  if (progress.moved !== progress.total) throw new GeartideError('moves_failed', 'conflict', movesSummary(moves));
+  if (progress.moved !== progress.total || refused.length > 0) throw new GeartideError('moves_failed', 'conflict', movesSummary(moves, refused));
   if (!json) context.print(movesSummary(moves));
 }
 

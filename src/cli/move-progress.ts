@@ -7,7 +7,7 @@
  *                    printed above it, so the scrollback keeps what happened to each gear
  *   pipe, CI, file   one line per change (every phase), never a control character
  */
-import type { ApiDrain, ApiMove } from './api-types.ts';
+import type { ApiDrain, ApiMove, ApiRefusedMove } from './api-types.ts';
 import { formatPause, formatProgressBar } from './progress-bar.ts';
 import type { MoveProgress } from './progress-bar.ts';
 import { formatTable } from './table.ts';
@@ -78,7 +78,8 @@ export function moveChangeLines(previous: ReadonlyMap<string, ApiMove>, current:
 
 /** The drain's opening line: what the planner decided, how many at a time, until when. */
 export function drainStartLine(drain: ApiDrain): string {
-  const plan = drain.reason === null ? `${gears(drain.total)} to move` : oneLine(drain.reason);
+  const sentence = drain.plan ?? (drain.status === 'running' ? drain.reason : null);
+  const plan = sentence === null || sentence === undefined || sentence === '' ? `${gears(drain.total)} to move` : oneLine(sentence);
   return `drain of node ${drain.node}: ${plan} (${drain.parallel} at a time, deadline ${drain.deadline})`;
 }
 
@@ -86,15 +87,23 @@ export function drainStartLine(drain: ApiDrain): string {
 export function drainSummary(drain: ApiDrain): string {
   const progress = progressOfDrain(drain);
   const counts = countsSentence(progress);
-  const reason = drain.status !== 'succeeded' && drain.reason !== null ? ` (${oneLine(drain.reason)})` : '';
+  // Without a separate `plan`, `reason` may be the planner's sentence: not a why for a failure.
+  const why = drain.status === 'succeeded' || drain.status === 'running' || drain.reason === drain.plan ? null : drain.reason;
+  const reason = why === null || why === undefined ? '' : ` (${oneLine(why)})`;
   return `drain of node ${drain.node} ${drain.status}: ${counts}${reason}`;
 }
 
-/** "3 moves succeeded: 3 of 3 gears moved, longest pause 40 ms" */
-export function movesSummary(moves: readonly ApiMove[]): string {
+/** "3 moves succeeded: 3 of 3 gears moved, longest pause 40 ms"; refused gears count as not moved. */
+export function movesSummary(moves: readonly ApiMove[], refused: readonly ApiRefusedMove[] = []): string {
   const progress = progressOfMoves(moves);
   const outcome = progress.moved === progress.total ? 'succeeded' : progress.inFlight > 0 ? 'still running' : 'did not all succeed';
-  return `${moves.length === 1 ? '1 move' : `${moves.length} moves`} ${outcome}: ${countsSentence(progress)}`;
+  const summary = `${moves.length === 1 ? '1 move' : `${moves.length} moves`} ${outcome}: ${countsSentence(progress)}`;
+  if (refused.length === 0) return summary;
+  return `${summary}; ${refused.length === 1 ? '1 gear was' : `${refused.length} gears were`} refused: ${refused.map(refusedLine).join('; ')}`;
+}
+
+export function refusedLine(refused: ApiRefusedMove): string {
+  return `gear ${refused.gear}: ${oneLine(refused.message)}`;
 }
 
 function countsSentence(progress: MoveProgress): string {

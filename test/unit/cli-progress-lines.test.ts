@@ -127,6 +127,18 @@ describe('progress and summaries', () => {
       input: movesSummary([move('a', { status: 'failed', error: 'x' })]),
       want: '1 move did not all succeed: 0 of 1 gear moved, 1 failed',
     },
+    'moves with a refused gear: counted, and each refusal said': {
+      input: movesSummary([move('a', { status: 'succeeded' })], [{ gear: 'g9', code: 'no_capacity', message: 'no node of profile small can take a gear' }]),
+      want: '1 move succeeded: 1 of 1 gear moved; 1 gear was refused: gear g9: no node of profile small can take a gear',
+    },
+    "the drain's opening line prefers the broker's separate plan sentence": {
+      input: drainStartLine(drain({ plan: 'move 3 gears of node n1 to 1 other active node of district east: n2 (3)', reason: null })),
+      want: 'drain of node n1: move 3 gears of node n1 to 1 other active node of district east: n2 (3) (4 at a time, deadline 2030-01-01T00:10:00.000Z)',
+    },
+    'a failed drain with a separate plan gives the failure as the reason': {
+      input: drainSummary(drain({ status: 'failed', plan: 'move 3 gears …', reason: 'deadline passed', moved: 2, failed: 1 })),
+      want: 'drain of node n1 failed: 2 of 3 gears moved, 1 failed (deadline passed)',
+    },
     "the drain's opening line carries the planner's reason": {
       input: drainStartLine(drain()),
       want: 'drain of node n1: move 3 gears of node n1 to 2 other active nodes of district east: n2 (2), n3 (1) (4 at a time, deadline 2030-01-01T00:10:00.000Z)',
