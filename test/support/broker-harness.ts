@@ -84,7 +84,7 @@ export interface BrokerHarness {
   createDomain(user: HarnessUser, name: string): Promise<void>;
   createDistrict(name: string, options?: { gearProfile?: string; firstUid?: number; maxCapacity?: number }): Promise<any>;
   /** Registers `count` nodes (`<prefix>1…`) with the bootstrap token, in `district` when given. */
-  registerNodes(count: number, options?: { district?: string; prefix?: string; gearProfile?: string; maxActiveGears?: number }): Promise<HarnessNode[]>;
+  registerNodes(count: number, options?: { district?: string; prefix?: string; gearProfile?: string; maxActiveGears?: number; withEndpoint?: boolean }): Promise<HarnessNode[]>;
   close(): Promise<void>;
 }
 
@@ -182,6 +182,8 @@ export async function startBrokerHarness(dialect: StoreDialect, options: Harness
               gearProfile: nodeOptions.gearProfile ?? 'small',
               maxActiveGears: nodeOptions.maxActiveGears ?? 10,
               ...(nodeOptions.district !== undefined ? { district: nodeOptions.district } : {}),
+              // An agent URL nothing listens on: enough for tests that only read it back.
+              ...(nodeOptions.withEndpoint ? { endpoint: `http://127.0.0.1:9/${name}` } : {}),
             },
             status: 201,
           });
