@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 
 import { ConflictError, ExhaustedError, NotFoundError } from '../core/errors.ts';
 import type { Gear, GearMove, Node, Operation } from '../core/model.ts';
+import { failpoint } from './failpoint.ts';
 import { isPastCommitPoint, type MovePhase } from '../core/move-phases.ts';
 import { planMoveTarget } from '../core/drain-plan.ts';
 import type { Store } from '../store/store.ts';
@@ -84,6 +85,7 @@ export class MoveExecutor {
       // IMPORTANT: the journal row and the move row commit together, because a move row
       // without its operation would reserve room on the target that nothing ever releases.
       const operation = await tx.createOperation({ kind: 'move', subject: `gear:${gear.id}`, phase: 'planned', data: { ...data }, now });
+      failpoint('move:planned');
       await tx.createGearMove({
         gearId: gear.id,
         appId: gear.appId,
@@ -207,6 +209,7 @@ export class MoveExecutor {
       return false;
     }
     await this.store.updateOperation(operation.id, { phase: 'rolling-back', error: reason, now: this.clock() });
+    failpoint('move:rolling-back');
     return this.finishRolledBack(operation, reason);
   }
 
@@ -246,6 +249,7 @@ export class MoveExecutor {
   /** Writes the next phase, then carries it out: the journal is always at or ahead of the world. */
   private async advance(operation: Operation, next: MovePhase, carryOut: () => Promise<unknown>, data: Record<string, unknown> = {}): Promise<boolean> {
     await this.store.updateOperation(operation.id, { phase: next, data, now: this.clock() });
+    failpoint(`move:${next}`);
     await carryOut();
     this.changes.notify();
     return true;
