@@ -1068,7 +1068,9 @@ export class KyselyStore implements Store {
       .selectAll()
       .$if(after !== undefined, (q) => q.where('id', '>', after!))
       .$if(userId !== undefined, (q) => q.where('user_id', '=', userId!))
-      .$if(kind !== undefined, (q) => q.where('kind', '=', kind!))
+      // `node` means node.lost, node.registered…: a kind or any kind below it (kinds are dotted).
+      // A prefix compare, not LIKE: no wildcard in a kind can widen it, on either dialect.
+      .$if(kind !== undefined, (q) => q.where((eb) => eb.or([eb('kind', '=', kind!), eb(sql<string>`substr(kind, 1, ${kind!.length + 1})`, '=', `${kind!}.`)])))
       .orderBy('id')
       .limit(limit)
       .execute();

@@ -240,7 +240,7 @@ export interface Store {
   appendEvent(input: { kind: string; severity: EventSeverity; subject: string; message: string; userId: string | null; data?: Record<string, unknown>; now: number }): Promise<PlatformEvent>;
   /**
    * Events with id > `after`, oldest first, at most `limit`; `userId` restricts to that user's,
-   * `kind` to that exact kind.
+   * `kind` to that kind and the kinds below it (`node` → `node.lost`, `node.registered`, …).
    */
   listEvents(filter: { after?: number; limit: number; userId?: string; kind?: string }): Promise<PlatformEvent[]>;
 }

@@ -97,6 +97,11 @@ for (const dialect of STORE_DIALECTS) {
         assert.deepEqual(await store.listEvents({ kind: 'app.created', limit: 10 }), [alice1, bob1]);
         assert.deepEqual(await store.listEvents({ kind: 'app.created', userId: 'alice', limit: 10 }), [alice1]);
         assert.deepEqual(await store.listEvents({ userId: 'alice', after: alice1.id, limit: 10 }), [alice2]);
+        // A kind selects the kinds below it too, on a dot boundary only.
+        const appliance = await append('appliance.added', null);
+        assert.deepEqual(await store.listEvents({ kind: 'app', limit: 10 }), [alice1, bob1, alice2]);
+        assert.deepEqual(await store.listEvents({ kind: 'appliance', limit: 10 }), [appliance]);
+        assert.deepEqual(await store.listEvents({ kind: 'app.created.x', limit: 10 }), []);
       }));
   });
 }
