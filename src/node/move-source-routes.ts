@@ -1,11 +1,10 @@
-import { lstatSync } from 'node:fs';
-import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
 import type { Logger } from 'pino';
-import { create as createTar } from 'tar';
 
 import type { AgentHttpRouter, AgentRequest, AgentResponse } from './agent-http-router.ts';
+import { streamGearArchive } from './gear-archive.ts';
 import { readGearManifest, refuseArchivePath } from './gear-manifest.ts';
 import type { MoveTokenVerifier } from './move-token-verifier.ts';
 
@@ -70,20 +69,10 @@ export function registerMoveSourceRoutes(router: AgentHttpRouter, options: { rea
         return failure(400, 'path_refused', `${JSON.stringify(path)}: ${refusal}`);
       }
     }
-    // A path that vanished since the manifest is left out; the copy's next manifest says it is gone.
-    const present = (paths as string[]).filter((path) => exists(join(gear.root, path)));
     return {
       stream: async (response) => {
         response.writeHead(200, { 'content-type': 'application/x-tar' });
-        if (present.length === 0) {
-          // tar with no entries: the two zero blocks of an end-of-archive marker.
-          response.end(Buffer.alloc(1024));
-          return;
-        }
-        // noDirRecurse: a directory asked for is that entry only, so what is sent is exactly what
-        // was checked; follow stays false, so a symlink is sent as a link, never its target.
-        const archive = createTar({ cwd: gear.root, noDirRecurse: true, follow: false }, present);
-        await pipeline(archive, response).catch((error: unknown) => {
+        await pipeline(Readable.from(streamGearArchive(gear.root, paths as string[])), response).catch((error: unknown) => {
           log.warn({ err: error, move: request.params.moveId, gear: gear.gearId }, 'archive stream failed');
           response.destroy();
         });
@@ -99,15 +88,6 @@ export function registerMoveSourceRoutes(router: AgentHttpRouter, options: { rea
     options.onPause();
     return { status: 204 };
   });
-}
-
-function exists(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function failure(status: number, code: string, message: string): AgentResponse {

@@ -1,10 +1,15 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
 
+import { x as extract } from 'tar';
+
 import { parseDesiredGearSet } from '../../src/node/desired-gear.ts';
+import { streamGearArchive } from '../../src/node/gear-archive.ts';
 import { diffManifest, parseGearManifest, readGearManifest, refuseArchivePath, type ManifestEntry } from '../../src/node/gear-manifest.ts';
 import { CachingMoveTokenVerifier, type MoveTokenVerdict } from '../../src/node/move-token-verifier.ts';
 
@@ -103,5 +108,29 @@ describe('CachingMoveTokenVerifier', () => {
     assert.equal((await verifier.verify('m2', 'bad')).ok, false);
     assert.equal((await verifier.verify('m2', 'bad')).ok, false);
     assert.deepEqual(calls, ['m1:good', 'm2:bad', 'm2:bad']);
+  });
+});
+
+describe('streamGearArchive', () => {
+  it('writes a tar that tar reads back: nested and long paths, modes, a symlink as a link, a vanished path left out', async () => {
+    const from = mkdtempSync(join(tmpdir(), 'geartide-archive-from-'));
+    const to = mkdtempSync(join(tmpdir(), 'geartide-archive-to-'));
+    try {
+      const long = `data/${'d'.repeat(60)}/${'f'.repeat(70)}.txt`;
+      mkdirSync(join(from, 'data', 'd'.repeat(60)), { recursive: true });
+      writeFileSync(join(from, long), 'long path');
+      writeFileSync(join(from, 'data', 'run.sh'), '#!/bin/sh\n', { mode: 0o750 });
+      writeFileSync(join(from, 'data', 'big.bin'), Buffer.alloc(300_000, 1));
+      symlinkSync('run.sh', join(from, 'data', 'link'));
+      const paths = ['data', `data/${'d'.repeat(60)}`, long, 'data/run.sh', 'data/big.bin', 'data/link', 'data/gone'];
+      await pipeline(Readable.from(streamGearArchive(from, paths)), extract({ cwd: to, strict: true, chmod: true, processUmask: 0 }));
+      const copied = readGearManifest(to).files.map((entry) => `${entry.type}:${entry.path}:${entry.size}:${(entry.mode & 0o777).toString(8)}`);
+      const original = readGearManifest(from).files.map((entry) => `${entry.type}:${entry.path}:${entry.size}:${(entry.mode & 0o777).toString(8)}`);
+      assert.deepEqual(copied.filter((line) => !line.startsWith('dir:')), original.filter((line) => !line.startsWith('dir:')));
+      assert.equal(readFileSync(join(to, long), 'utf8'), 'long path');
+    } finally {
+      rmSync(from, { recursive: true, force: true });
+      rmSync(to, { recursive: true, force: true });
+    }
   });
 });
