@@ -31,6 +31,7 @@ export type MovePhase = (typeof MOVE_PHASES)[number];
  */
 export type DesiredMove =
   | { readonly id: string; readonly role: 'source'; readonly phase: MovePhase }
+  /** `source` is '' when the broker gave no usable URL: the copy then fails, saying so. */
   | { readonly id: string; readonly role: 'target'; readonly phase: MovePhase; readonly source: string; readonly token: string };
 
 /** The phases during which the source's gear may stay paused for the final copy. */
@@ -110,12 +111,14 @@ function parseDesiredMove(value: unknown, index: number): DesiredMove {
   if (move.role === 'source') return { id: move.id, role: 'source', phase };
   if (move.role !== 'target') throw new TypeError(`${where}.role must be source or target`);
   if (typeof move.token !== 'string' || move.token.length === 0) throw new TypeError(`${where}.token must be a non-empty string`);
-  let source: URL;
+  // A source the broker could not name (its agent has no endpoint on record) is not an error of
+  // the whole list: the copy fails at once, says why, and the broker rolls the move back.
+  let source = '';
   try {
-    source = new URL(String(move.source));
+    const url = new URL(String(move.source));
+    if (url.protocol === 'http:' || url.protocol === 'https:') source = url.href.replace(/\/+$/, '');
   } catch {
-    throw new TypeError(`${where}.source must be the source agent's URL`);
+    // left empty
   }
-  if (source.protocol !== 'http:' && source.protocol !== 'https:') throw new TypeError(`${where}.source must be an http(s) URL`);
-  return { id: move.id, role: 'target', phase, source: source.href.replace(/\/+$/, ''), token: move.token };
+  return { id: move.id, role: 'target', phase, source, token: move.token };
 }

@@ -45,6 +45,7 @@ export class GearCopyError extends Error {
  */
 export async function pullGearCopy(source: GearCopySource, root: string, options: { readonly signal: AbortSignal; readonly log: Logger; readonly clock?: () => number }): Promise<GearCopyResult> {
   const clock = options.clock ?? Date.now;
+  if (source.url === '') throw new GearCopyError('the broker gave no URL for the source agent (it has no endpoint on record)');
   const have = new Map<string, ManifestEntry>();
 
   const first = await fetchManifest(source, options.signal);
