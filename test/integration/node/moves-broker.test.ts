@@ -22,13 +22,14 @@ require('node:http').createServer((request, response) => {
 }).listen(Number(process.env.PORT), process.env.HOST);
 `;
 
-async function sourceArchive(): Promise<Buffer> {
+async function sourceArchive(): Promise<Uint8Array<ArrayBuffer>> {
   const dir = mkdtempSync(join(tmpdir(), 'geartide-move-src-'));
   try {
     writeFileSync(join(dir, 'server.js'), SERVER_JS);
     const chunks: Buffer[] = [];
     for await (const chunk of createTar({ gzip: true, cwd: dir, portable: true }, ['server.js'])) chunks.push(Buffer.from(chunk as Uint8Array));
-    return Buffer.concat(chunks);
+    // A copy into a plain ArrayBuffer: what fetch's body type accepts.
+    return new Uint8Array(Buffer.concat(chunks));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -43,7 +44,7 @@ describe('node agent: a gear move with the real broker', () => {
 
   it('moves a writing gear to the other node: same data, new endpoint, short pause; the source is released', async () => {
     const a = await platform.startAgent('move-a');
-    const upload = await fetch(`${platform.brokerUrl}/api/v1/sources`, { method: 'POST', headers: { authorization: `Bearer ${platform.userToken}`, 'content-type': 'application/gzip' }, body: new Blob([await sourceArchive()]) });
+    const upload = await fetch(`${platform.brokerUrl}/api/v1/sources`, { method: 'POST', headers: { authorization: `Bearer ${platform.userToken}`, 'content-type': 'application/gzip' }, body: await sourceArchive() });
     assert.equal(upload.status, 201, await upload.clone().text());
     const { id: sourceId } = (await upload.json()) as { id: string };
     await platform.api('POST', `/domains/${DOMAIN}/apps`, { body: { name: 'mover', cartridge: 'nodejs', gears: 1, source: sourceId } });
