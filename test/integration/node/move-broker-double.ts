@@ -1,11 +1,12 @@
 /**
  * TEST DOUBLE of the broker, node side only: the calls a node agent makes, following the
  * contracts of docs/moves.md ("Node agents") and of the node API (register, heartbeat, the
- * desired-gears watch, gear reports, app source). It exists because the broker's move endpoints
- * (`POST /nodes/:name/moves/verify`, `PUT /nodes/:name/moves/:moveId`, `move` in desired gears)
- * had not landed when the agent's half was written; once they have, the move suite should run
- * against the real broker instead. The test drives it: it sets each node's desired list and
- * registers moves with their tokens, and reads what the agents reported.
+ * desired-gears watch, gear reports, app source). It was written before the broker's move
+ * endpoints (`POST /nodes/:name/moves/verify`, `PUT /nodes/:name/moves/:moveId`, `move` in desired
+ * gears) landed, and is kept for what the real mover cannot be made to do on cue: hold a move at
+ * a phase. The test drives it: it sets each node's desired list, registers moves with their
+ * tokens, and reads what the agents reported. Like the real broker, `verify` answers 403 to any
+ * mismatch and the move report 404 to an unknown move.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 

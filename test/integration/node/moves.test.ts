@@ -1,7 +1,9 @@
 /**
  * The node agent's half of gear moves (docs/moves.md), with real agents and real gear processes.
- * The broker is a test double of its node contract (move-broker-double.ts): the move endpoints
- * of the real broker had not landed when this was written.
+ * The broker is a test double of its node contract (move-broker-double.ts), because these cases
+ * need the move held at a phase the real mover passes through in milliseconds (the source still
+ * paused at copying, a rollback after the copy started, a target killed mid-archive, the 30 s
+ * limit). The move end to end with the real broker is moves-broker.test.ts.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
