@@ -67,6 +67,8 @@ export interface CliBroker {
   heartbeat(node: CliBrokerNode, facts: { maxActiveGears: number; gears: { started: number; idle: number; stopped: number; unknown: number } }): Promise<void>;
   /** What an agent reports of one of its gears. */
   reportGear(node: CliBrokerNode, gearId: string, observedState: string, endpoint: string | null): Promise<void>;
+  /** One pass of the broker's mover (controllers are off here): true when it changed something. */
+  passMover(): Promise<boolean>;
   /** Resolves when `count` event streams (GET /events?follow=true) have been opened in all. */
   streamOpened(count: number): Promise<ObservedRequest>;
   /** Stops the broker (open streams are cut) and starts a new one on the same port and store. */
@@ -158,6 +160,7 @@ export async function startCliBroker(): Promise<CliBroker> {
       async reportGear(node, gearId, observedState, endpoint) {
         await api('PUT', `/nodes/${node.name}/gears/${gearId}`, { token: node.credential, body: { observedState, endpoint } });
       },
+      passMover: () => broker!.mover.passOnce(),
       streamOpened(count) {
         const streams = requests.filter((each) => each.path === '/events' && each.query.get('follow') === 'true');
         if (streams.length >= count) return Promise.resolve(streams[count - 1]!);
