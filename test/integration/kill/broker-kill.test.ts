@@ -53,7 +53,7 @@ describe('kill tests: the broker SIGKILLed at each phase of a move', () => {
   });
 
   for (const { phase, outcome, why } of PHASES) {
-    it(`killed at ${phase}: ${why}`, { timeout: 120_000 }, async () => {
+    it(`killed at ${phase}: ${why}`, { timeout: 120_000 }, async (t) => {
       await p.restartBroker(`move:${phase}`);
       const app = `k${phase.replaceAll('-', '')}`;
       const gear = await p.createStartedGear(app);
@@ -107,6 +107,7 @@ describe('kill tests: the broker SIGKILLed at each phase of a move', () => {
           assert.equal(ended.length, 1);
           assert.ok(['succeeded', 'rolled-back'].includes(ended[0]!.status), `the move ended ${ended[0]!.status}`);
           owner = ended[0]!.status === 'succeeded' ? target : source;
+          t.diagnostic(`the restarted broker ${ended[0]!.status === 'succeeded' ? 'finished the move' : `rolled it back: ${ended[0]!.error}`}`);
           break;
       }
       const pid = await p.waitSettledOn(gear.id, app, owner);
