@@ -176,6 +176,14 @@ export function planGearActions(desired: readonly DesiredGear[] | null, local: r
     }
 
     const incoming = record.incoming ?? null;
+    if (incoming !== null && target?.move?.role === 'target' && target.move.id !== incoming.moveId) {
+      // IMPORTANT: the copy of an earlier move is removed before the new move can pull, because
+      // a move rolled back and retried to this node at once (a drain's next attempt) never takes
+      // the gear out of the desired list: nothing else would remove the stale copy, and the new
+      // move would wait for a pull that never starts until its deadline.
+      actions.push({ kind: 'remove', gearId, reason: `gear ${gearId} holds the copy of move ${incoming.moveId}, but move ${target.move.id} is the one coming here now` });
+      continue;
+    }
     if (incoming !== null && incoming.state !== 'started-reported') {
       planIncoming(current, incoming, context, actions, wakeBy);
       continue;
