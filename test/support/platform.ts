@@ -97,6 +97,8 @@ export interface LoadReport {
   readonly requests: number;
   readonly failures: number;
   readonly durationMs: number;
+  /** The slowest request (a paused gear holds its requests until it resumes). */
+  readonly maxLatencyMs: number;
   /** Requests per host. */
   readonly perHost: Record<string, number>;
   /** The first failures, for the assertion message. */
@@ -414,15 +416,18 @@ function startLoad(pool: Pool, options: LoadOptions): RunningLoad {
     bodies[host] = [];
   }
   let turn = 0;
+  let maxLatencyMs = 0;
 
   const client = async () => {
     while (!stopping && Date.now() - started < maxDurationMs) {
       const host = options.hosts[turn++ % options.hosts.length]!;
       requests++;
       perHost[host]!++;
+      const sent = Date.now();
       try {
         const response = await pool.request({ method: 'GET', path: pathFor(host), headers: { host }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
         const text = await response.body.text();
+        maxLatencyMs = Math.max(maxLatencyMs, Date.now() - sent);
         if (response.statusCode >= 200 && response.statusCode < 300) bodies[host]!.push(text);
         else failures.push({ host, at: Date.now() - started, what: `${response.statusCode} ${text.slice(0, 200)}` });
       } catch (error) {
@@ -439,7 +444,7 @@ function startLoad(pool: Pool, options: LoadOptions): RunningLoad {
       report ??= (async () => {
         stopping = true;
         await running;
-        return { requests, failures: failures.length, durationMs: Date.now() - started, perHost, failureSamples: failures.slice(0, 10), bodies };
+        return { requests, failures: failures.length, durationMs: Date.now() - started, maxLatencyMs, perHost, failureSamples: failures.slice(0, 10), bodies };
       })();
       return report;
     },
