@@ -11,6 +11,7 @@ import { applyPlacement, createPlacementSnapshot, placeGear } from '../src/core/
 import type { PlacementDistrict, PlacementNode, PlacementRequest, PlacementSnapshot } from '../src/core/placement.ts';
 import type { NodeState } from '../src/core/model.ts';
 import type { BenchResult } from './run.ts';
+import { seededRandom } from '../test/support/seeded-random.ts';
 
 const SMALL_DISTRICTS = 10;
 const SMALL_NODES_PER_DISTRICT = 950;
@@ -22,17 +23,6 @@ const TIMED_PLACEMENTS = 200_000;
 const ROUNDS = 3;
 const BUILD_REPEATS = 15;
 
-/** mulberry32, seeded: every run benchmarks the same cluster and the same requests. */
-function createRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function buildCluster(random: () => number): { nodes: PlacementNode[]; districts: PlacementDistrict[] } {
   const districts: PlacementDistrict[] = [];
@@ -110,7 +100,7 @@ function elapsedMs(start: bigint): number {
 }
 
 export default async function run(): Promise<BenchResult[]> {
-  const random = createRandom(20_240_601);
+  const random = seededRandom(20_240_601);
   const cluster = buildCluster(random);
 
   // Snapshot build: the planner's fixed cost per planning pass.

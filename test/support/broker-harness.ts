@@ -249,14 +249,5 @@ export async function storeState(store: Store): Promise<string> {
   });
 }
 
-/** A small seeded PRNG (mulberry32), so a fuzz failure can be replayed. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG, so a fuzz failure can be replayed. */
+export { seededRandom } from './seeded-random.ts';

@@ -8,17 +8,11 @@ import { ExhaustedError } from '../../src/core/errors.ts';
 import type { NodeState } from '../../src/core/model.ts';
 import { MAX_SPREAD_WALK, applyPlacement, createPlacementSnapshot, placeGear } from '../../src/core/placement.ts';
 import type { PlacementDistrict, PlacementNode, PlacementRequest, PlacementSnapshot } from '../../src/core/placement.ts';
+import { seededRandom } from '../support/seeded-random.ts';
 
-/** mulberry32: small, seeded, good enough to shuffle test data reproducibly. */
+/** Seeded, so shuffled test data is reproducible. */
 function createRandom(seed: number): { next(): number; int(below: number): number; pick<T>(items: readonly T[]): T } {
-  let state = seed >>> 0;
-  const next = (): number => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededRandom(seed);
   return { next, int: (below) => Math.floor(next() * below), pick: (items) => items[Math.floor(next() * items.length)]! };
 }
 
