@@ -1,0 +1,483 @@
+/**
+ * The autoscaler's planner: what one pool of node hosts should do now, and why. Pure: it reads a
+ * snapshot and `now` and returns a frozen plan; the autoscaler's executors carry it out, the dry
+ * run (`geartide admin autoscaler plan`) prints it, events record it, and the simulator replays it.
+ *
+ * A pool is the node hosts of one gear profile (optionally of one district). Capacity is counted
+ * in active gears (OpenShift v2): usage = Σ active / Σ max_active_gears over the pool's
+ * schedulable nodes (active, in a district). Gears that could not be placed count as demand.
+ *
+ * The decision, in order (the first that applies wins):
+ *
+ *   paused ───────────────────────────────────────────────▶ wait
+ *   demand back while a scale-down drains a node ─────────▶ cancel-drain (re-activate it: cheaper
+ *                                                           than a new host, and it is warm)
+ *   usage ≥ up-threshold, refused placements, or < min ───▶ scale-up (count computed), unless
+ *        nodes already provisioning cover it ─────────────▶ wait
+ *        at max / cloud without headroom (exhausted) ─────▶ wait (exhausted: with the cloud's reason)
+ *        cooldown / backoff after failures ───────────────▶ wait
+ *   removing the cheapest node keeps usage ≤ up − margin,
+ *        for SCALE_DOWN_UNNEEDED_TIME, after the delays ──▶ scale-down (that node)
+ *   otherwise ────────────────────────────────────────────▶ noop / wait
+ *
+ * Hysteresis keeps a pool from flapping: scale-up at ≥ up-threshold, scale-down only when the
+ * usage *after* removing a node stays ≤ up-threshold − margin, and only after it has stayed so
+ * for the unneeded time (the clock restarts whenever it stops being so).
+ *
+ * The plan carries the pool's next `memory` (when under-use began, whether the cloud is
+ * exhausted): the controller saves it, the dry run does not.
+ */
+import { planDrain, type DrainGear } from './drain-plan.ts';
+import type { NodeState } from './model.ts';
+import { createPlacementSnapshot, type PlacementSnapshot } from './placement.ts';
+
+/** The settings of one pool (broker.conf: AUTOSCALE_* and the pool's own line). */
+export interface ScalePolicy {
+  /** e.g. `small`, or `small@east` for a pool restricted to one district. */
+  readonly pool: string;
+  readonly gearProfile: string;
+  /** The district (name) the pool's nodes join; null: any district of the profile. */
+  readonly district: string | null;
+  readonly minNodes: number;
+  readonly maxNodes: number;
+  /** max_active_gears of a node host this pool creates (what a new node adds). */
+  readonly maxActiveGearsPerNode: number;
+  /** Most node hosts one scale-up asks for. */
+  readonly maxNodesPerScaleUp: number;
+  /** Scale up when usage reaches this percentage (node-manager's PROFILE_THRESHOLD). */
+  readonly upThresholdPct: number;
+  /** Scale down only when usage after removing a node stays ≤ upThresholdPct − this. */
+  readonly downMarginPct: number;
+  /** How long the pool must stay under-used before a node is removed. */
+  readonly unneededTimeMs: number;
+  /** After a scale-up request, no further one unless placements are being refused. */
+  readonly scaleUpCooldownMs: number;
+  /** After a scale-down, no further one for this long. */
+  readonly scaleDownCooldownMs: number;
+  /** After a scale-up request, no scale-down for this long. */
+  readonly delayAfterAddMs: number;
+  /**
+   * How long a refused placement counts as demand (the API re-records it while a request waits,
+   * so this is about AUTOSCALE_INTERVAL plus APP_CREATE_WAIT).
+   */
+  readonly unplacedTtlMs: number;
+  /** First wait after a failure; doubled per consecutive failure up to backoffMaxMs. */
+  readonly backoffBaseMs: number;
+  readonly backoffMaxMs: number;
+}
+
+/** A node host of the pool as the planner sees it. */
+export interface ScaleNode {
+  readonly id: string;
+  readonly name: string;
+  readonly districtId: string | null;
+  readonly state: NodeState;
+  readonly maxActiveGears: number;
+  /** Gears placed here whose desired state is started (moves reserving room here included). */
+  readonly activeGears: number;
+  /** Every gear placed here, stopped ones included. */
+  readonly gears: number;
+  readonly createdAt: number;
+}
+
+export interface ScaleDistrict {
+  readonly id: string;
+  readonly name: string;
+  readonly gearProfile: string;
+  readonly availableUids: number;
+}
+
+/** A scale-up still running: its hosts are asked for, not all registered yet. */
+export interface PendingScaleUp {
+  readonly operationId: string;
+  readonly count: number;
+  /** How many of its hosts have registered. */
+  readonly registered: number;
+  readonly requestedAt: number;
+}
+
+/** A scale-down still running (at most one per pool). */
+export interface RunningScaleDown {
+  readonly operationId: string;
+  readonly nodeId: string;
+  readonly nodeName: string;
+  /** `draining`: its gears are leaving and it can still be re-activated; later phases cannot. */
+  readonly phase: string;
+  readonly startedAt: number;
+}
+
+/** What the autoscaler remembers of a pool between passes (saved in the store). */
+export interface PoolMemory {
+  readonly paused: { readonly by: string; readonly at: number } | null;
+  /** Since when removing a node would keep usage low enough; null: not under-used now. */
+  readonly underusedSince: number | null;
+  readonly lastScaleUpAt: number | null;
+  readonly lastScaleDownAt: number | null;
+  /** Consecutive failed scale operations; 0 after a success. */
+  readonly failures: number;
+  readonly lastFailureAt: number | null;
+  readonly lastFailure: string | null;
+  /** The cloud said it has no room (quota, capacity), in its words. */
+  readonly exhausted: { readonly reason: string; readonly since: number } | null;
+  /** Gears refused for lack of room and not yet answered by a scale-up request. */
+  readonly unplaced: { readonly gears: number; readonly district: string | null; readonly at: number } | null;
+}
+
+export const EMPTY_POOL_MEMORY: PoolMemory = Object.freeze({
+  paused: null,
+  underusedSince: null,
+  lastScaleUpAt: null,
+  lastScaleDownAt: null,
+  failures: 0,
+  lastFailureAt: null,
+  lastFailure: null,
+  exhausted: null,
+  unplaced: null,
+});
+
+/** What the provider says it has left; `nodes: null` means no known limit. */
+export interface ScaleHeadroom {
+  readonly nodes: number | null;
+  readonly reason?: string;
+}
+
+export interface ScaleSnapshot {
+  /** Every node of the pool's profile (and district, for a district pool) but gone ones. */
+  readonly nodes: readonly ScaleNode[];
+  /** Every district of the pool's profile. */
+  readonly districts: readonly ScaleDistrict[];
+  readonly pendingScaleUps: readonly PendingScaleUp[];
+  readonly runningScaleDown: RunningScaleDown | null;
+  /** null: the provider could not be asked this pass (the plan then does not scale up). */
+  readonly headroom: ScaleHeadroom | null;
+  /** The gears of a node, for the scale-down simulation (asked only of a few candidates). */
+  readonly gearsOnNode: (nodeId: string) => readonly DrainGear[];
+  /** app id → node id → gears of that app there, for apps on a candidate node. */
+  readonly gearsByApp: ReadonlyMap<string, ReadonlyMap<string, number>>;
+  readonly memory: PoolMemory;
+}
+
+export interface PoolUsage {
+  readonly activeGears: number;
+  readonly capacity: number;
+  /** activeGears * 100 / capacity, 2 decimals; 100 when capacity is 0 and gears wait. */
+  readonly pct: number;
+  readonly schedulableNodes: number;
+  /** Nodes that count against max: every node of the pool but gone ones, plus hosts asked for. */
+  readonly countedNodes: number;
+  readonly provisioning: number;
+  readonly unplacedGears: number;
+}
+
+interface PlanBase {
+  readonly pool: string;
+  /** A sentence an operator can read: what and why. */
+  readonly reason: string;
+  readonly usage: PoolUsage;
+  /** The pool's memory after this plan (the controller saves it). */
+  readonly memory: PoolMemory;
+}
+
+export interface ScaleUpPlan extends PlanBase {
+  readonly kind: 'scale-up';
+  readonly count: number;
+  readonly districtId: string;
+  readonly districtName: string;
+}
+
+export interface ScaleDownPlan extends PlanBase {
+  readonly kind: 'scale-down';
+  readonly nodeId: string;
+  readonly nodeName: string;
+  readonly activeGears: number;
+  readonly gears: number;
+}
+
+export interface CancelDrainPlan extends PlanBase {
+  readonly kind: 'cancel-drain';
+  readonly operationId: string;
+  readonly nodeId: string;
+  readonly nodeName: string;
+}
+
+export interface WaitPlan extends PlanBase {
+  readonly kind: 'wait';
+  /** When waiting will be over, when that is known. */
+  readonly until: number | null;
+  /** Set when the pool cannot grow because the cloud has no room: the cloud's reason. */
+  readonly exhausted: string | null;
+}
+
+export interface NoopPlan extends PlanBase {
+  readonly kind: 'noop';
+}
+
+export type ScalePlan = ScaleUpPlan | ScaleDownPlan | CancelDrainPlan | WaitPlan | NoopPlan;
+
+/** How many scale-down candidates are simulated (cheapest first) before the planner gives up. */
+export const SCALE_DOWN_CANDIDATES = 8;
+
+export function planScale(snapshot: ScaleSnapshot, policy: ScalePolicy, now: number): ScalePlan {
+  const memory = snapshot.memory;
+  const usage = measureUsage(snapshot, policy, now);
+  const base = { pool: policy.pool, usage };
+  const freeze = <T extends ScalePlan>(plan: T): T => Object.freeze(plan);
+  const stillUnderused = (next: Partial<PoolMemory> = {}): PoolMemory => ({ ...memory, ...next });
+
+  if (memory.paused !== null) {
+    return freeze({ ...base, kind: 'wait', until: null, exhausted: memory.exhausted?.reason ?? null, memory: stillUnderused({ underusedSince: null }), reason: `autoscaling of pool ${policy.pool} is paused (by ${memory.paused.by})` });
+  }
+
+  const upFraction = policy.upThresholdPct / 100;
+  const demand = usage.activeGears + usage.unplacedGears;
+  const hot = usage.unplacedGears > 0 || (usage.capacity > 0 ? demand / usage.capacity >= upFraction : demand > 0);
+  const describe = describeUsage(usage, policy);
+
+  // Demand came back while a node drains for removal: re-activating it is cheaper and faster
+  // than a new host. Past `draining` the node's gears are gone or it is being deleted.
+  const draining = snapshot.runningScaleDown;
+  if (draining !== null && hot && draining.phase === 'draining') {
+    return freeze({
+      ...base,
+      kind: 'cancel-drain',
+      operationId: draining.operationId,
+      nodeId: draining.nodeId,
+      nodeName: draining.nodeName,
+      // The refusals are answered by this node's slots; new ones will be recorded anew.
+      memory: stillUnderused({ underusedSince: null, unplaced: null }),
+      reason: `demand is back (${describe}): re-activate node ${draining.nodeName}, which is being drained for removal, instead of adding a host`,
+    });
+  }
+
+  const belowMin = usage.schedulableNodes < policy.minNodes;
+  if (hot || belowMin) return planScaleUp(snapshot, policy, now, usage, describe, belowMin, freeze);
+
+  return planScaleDown(snapshot, policy, now, usage, describe, freeze);
+}
+
+type Freeze = <T extends ScalePlan>(plan: T) => T;
+
+function planScaleUp(snapshot: ScaleSnapshot, policy: ScalePolicy, now: number, usage: PoolUsage, describe: string, belowMin: boolean, freeze: Freeze): ScalePlan {
+  const memory = snapshot.memory;
+  const base = { pool: policy.pool, usage };
+  const next = (changes: Partial<PoolMemory> = {}): PoolMemory => ({ ...memory, underusedSince: null, ...changes });
+  const wait = (reason: string, until: number | null, changes: Partial<PoolMemory> = {}, exhausted: string | null = memory.exhausted?.reason ?? null): WaitPlan =>
+    freeze({ ...base, kind: 'wait', until, exhausted, memory: next(changes), reason });
+
+  // Hosts needed so that usage falls below the threshold with everything placed, and the pool
+  // reaches its minimum; the hosts already asked for count as if they were there.
+  const demand = usage.activeGears + usage.unplacedGears;
+  const perNode = Math.max(1, policy.maxActiveGearsPerNode);
+  // A refused gear needs a node even when the pool's usage looks fine (it was refused in its
+  // district, or for its app's spread), so refusals ask for at least one.
+  const forUsage = Math.max(usage.unplacedGears > 0 ? 1 : 0, demand === 0 ? 0 : Math.floor((demand / (policy.upThresholdPct / 100) - usage.capacity) / perNode) + 1);
+  const forMin = Math.max(0, policy.minNodes - usage.schedulableNodes);
+  const wanted = Math.max(forUsage, forMin);
+  const why = belowMin && forUsage === 0 ? `the pool has ${usage.schedulableNodes} schedulable node(s), fewer than its minimum ${policy.minNodes}` : describe;
+
+  if (usage.provisioning >= wanted) {
+    return wait(`${why}; the ${usage.provisioning} node host(s) being provisioned cover it`, null);
+  }
+  let count = wanted - usage.provisioning;
+
+  const room = policy.maxNodes - usage.countedNodes;
+  if (room <= 0) {
+    return wait(`${why}, but the pool has ${usage.countedNodes} node host(s) and may have at most ${policy.maxNodes} (max)`, null);
+  }
+
+  // The cloud first: with no headroom there is nothing to ask for, and saying so is the point.
+  const headroom = snapshot.headroom;
+  if (headroom === null) return wait(`${why}, but the provider could not say how much room it has; trying again next pass`, null);
+  if (headroom.nodes !== null && headroom.nodes <= 0) {
+    const reason = headroom.reason ?? 'the provider has no room for another node host';
+    const exhausted = memory.exhausted ?? { reason, since: now };
+    return wait(`${why}, but the cloud is exhausted: ${reason}`, null, { exhausted: { reason, since: exhausted.since } }, reason);
+  }
+
+  const backoff = backoffUntil(memory, policy);
+  if (backoff !== null && now < backoff) {
+    return wait(`${why}; backing off after ${memory.failures} failure(s) (last: ${memory.lastFailure}) until ${new Date(backoff).toISOString()}`, backoff);
+  }
+  const refused = usage.unplacedGears > 0;
+  if (!refused && !belowMin && memory.lastScaleUpAt !== null && now < memory.lastScaleUpAt + policy.scaleUpCooldownMs) {
+    const until = memory.lastScaleUpAt + policy.scaleUpCooldownMs;
+    return wait(`${why}; in the cooldown after the last scale-up until ${new Date(until).toISOString()}`, until);
+  }
+
+  const district = chooseDistrict(snapshot, policy);
+  if (district === undefined) {
+    const which = policy.district ?? memory.unplaced?.district;
+    return wait(which ? `${why}, but district ${which} of profile ${policy.gearProfile} does not exist or has no UIDs left` : `${why}, but no district of profile ${policy.gearProfile} has UIDs left for a new node host`, null);
+  }
+
+  const limits: string[] = [];
+  if (count > room) {
+    count = room;
+    limits.push(`max ${policy.maxNodes}`);
+  }
+  if (headroom.nodes !== null && count > headroom.nodes) {
+    count = headroom.nodes;
+    limits.push(`the cloud has room for ${headroom.nodes}`);
+  }
+  if (count > policy.maxNodesPerScaleUp) {
+    count = policy.maxNodesPerScaleUp;
+    limits.push(`at most ${policy.maxNodesPerScaleUp} per scale-up`);
+  }
+  const capped = limits.length > 0 ? ` (${wanted - usage.provisioning} wanted; capped by ${limits.join(', ')})` : '';
+  return freeze({
+    ...base,
+    kind: 'scale-up',
+    count,
+    districtId: district.id,
+    districtName: district.name,
+    // Headroom is back: whatever exhaustion was remembered is over. The refusals are answered
+    // by this request (the hosts count as provisioning from now on).
+    memory: next({ exhausted: null, unplaced: null }),
+    reason: `${why}: add ${count} node host(s)${capped} to district ${district.name} (${district.availableUids} UIDs left)`,
+  });
+}
+
+function planScaleDown(snapshot: ScaleSnapshot, policy: ScalePolicy, now: number, usage: PoolUsage, describe: string, freeze: Freeze): ScalePlan {
+  const memory = snapshot.memory;
+  const base = { pool: policy.pool, usage };
+  // Exhaustion is about growing; a pool that needs no growth keeps the flag only while the cloud
+  // still says it has no room, so status shows it until headroom returns.
+  const exhausted = snapshot.headroom !== null && snapshot.headroom.nodes !== null && snapshot.headroom.nodes <= 0 ? memory.exhausted : snapshot.headroom === null ? memory.exhausted : null;
+  const next = (changes: Partial<PoolMemory>): PoolMemory => ({ ...memory, exhausted, ...changes });
+  const noop = (reason: string): NoopPlan => freeze({ ...base, kind: 'noop', memory: next({ underusedSince: null }), reason });
+  const wait = (reason: string, until: number | null, underusedSince: number | null): WaitPlan =>
+    freeze({ ...base, kind: 'wait', until, exhausted: exhausted?.reason ?? null, memory: next({ underusedSince }), reason });
+
+  if (snapshot.runningScaleDown !== null) {
+    return wait(`${describe}; node ${snapshot.runningScaleDown.nodeName} is being removed (${snapshot.runningScaleDown.phase})`, null, memory.underusedSince);
+  }
+  if (usage.schedulableNodes <= policy.minNodes) return noop(`${describe}; the pool is at its minimum of ${policy.minNodes} node(s)`);
+
+  // Would removing one node keep usage at or under up − margin? Cheapest candidates first.
+  const limit = (policy.upThresholdPct - policy.downMarginPct) / 100;
+  const demand = usage.activeGears + usage.unplacedGears;
+  const candidates = snapshot.nodes
+    .filter((node) => node.state === 'active' && node.districtId !== null)
+    .filter((node) => usage.capacity - node.maxActiveGears > 0 && demand / (usage.capacity - node.maxActiveGears) <= limit)
+    .sort(removalOrder);
+  if (candidates.length === 0) {
+    return noop(`${describe}; removing a node would raise usage above ${policy.upThresholdPct - policy.downMarginPct}% (up-threshold ${policy.upThresholdPct}% less margin ${policy.downMarginPct})`);
+  }
+
+  // The gears must all fit elsewhere in their district, by the drain planner itself.
+  let placement: PlacementSnapshot | undefined;
+  let chosen: ScaleNode | undefined;
+  const refusals: string[] = [];
+  for (const node of candidates.slice(0, SCALE_DOWN_CANDIDATES)) {
+    if (node.gears === 0) {
+      chosen = node;
+      break;
+    }
+    placement ??= toPlacementSnapshot(snapshot, policy);
+    const plan = planDrain(placement, { nodeId: node.id, gears: snapshot.gearsOnNode(node.id), gearsByApp: snapshot.gearsByApp });
+    if (plan.kind === 'drain') {
+      chosen = node;
+      break;
+    }
+    refusals.push(`${node.name}: ${plan.reason}`);
+  }
+  if (chosen === undefined) {
+    return noop(`${describe}; no node can be removed: its gears would not fit elsewhere in its district (${refusals.join('; ')})`);
+  }
+
+  const since = memory.underusedSince ?? now;
+  const what = `node ${chosen.name} (${chosen.activeGears} active gear(s), ${chosen.gears} in all) can go and leave usage at ${percent(demand, usage.capacity - chosen.maxActiveGears)}%`;
+  const readyAt = Math.max(
+    since + policy.unneededTimeMs,
+    memory.lastScaleUpAt === null ? 0 : memory.lastScaleUpAt + policy.delayAfterAddMs,
+    memory.lastScaleDownAt === null ? 0 : memory.lastScaleDownAt + policy.scaleDownCooldownMs,
+    memory.lastFailureAt === null ? 0 : (backoffUntil(memory, policy) ?? 0),
+  );
+  // Hosts still provisioning do not hold a scale-down back (cluster-autoscaler's "scale-down
+  // blocked by a node that never registered"): the delay after a scale-up already spaces them,
+  // and a host that never registers is deleted by its scale-up at the provision timeout.
+  if (now < readyAt) {
+    const cause =
+      readyAt === since + policy.unneededTimeMs
+        ? `under-used since ${new Date(since).toISOString()}, for SCALE_DOWN_UNNEEDED_TIME (${policy.unneededTimeMs / 1000} s)`
+        : memory.lastScaleUpAt !== null && readyAt === memory.lastScaleUpAt + policy.delayAfterAddMs
+          ? `the delay after the last scale-up`
+          : memory.lastScaleDownAt !== null && readyAt === memory.lastScaleDownAt + policy.scaleDownCooldownMs
+            ? `the cooldown after the last scale-down`
+            : `backing off after ${memory.failures} failure(s)`;
+    return wait(`${describe}; ${what}: waiting for ${cause} until ${new Date(readyAt).toISOString()}`, readyAt, since);
+  }
+  return freeze({
+    ...base,
+    kind: 'scale-down',
+    nodeId: chosen.id,
+    nodeName: chosen.name,
+    activeGears: chosen.activeGears,
+    gears: chosen.gears,
+    memory: next({ underusedSince: null }),
+    reason: `${describe}, under-used since ${new Date(since).toISOString()}: remove ${what}`,
+  });
+}
+
+/**
+ * Usage over the pool's schedulable nodes; hosts asked for and not registered count as
+ * provisioning. Refused gears count as demand while recent (`unplacedTtlMs`) and not yet answered
+ * by a scale-up request made after them.
+ */
+export function measureUsage(snapshot: Pick<ScaleSnapshot, 'nodes' | 'pendingScaleUps' | 'memory'>, policy: Pick<ScalePolicy, 'unplacedTtlMs'>, now: number): PoolUsage {
+  let activeGears = 0;
+  let capacity = 0;
+  let schedulableNodes = 0;
+  let present = 0;
+  for (const node of snapshot.nodes) {
+    if (node.state === 'gone') continue;
+    present += 1;
+    // Gears on nodes that take none (deactivated, lost, draining) still run, but they are
+    // not capacity: counting them would make a pool with a lost node look emptier than it is.
+    if (node.state !== 'active' || node.districtId === null) continue;
+    schedulableNodes += 1;
+    activeGears += node.activeGears;
+    capacity += node.maxActiveGears;
+  }
+  const provisioning = snapshot.pendingScaleUps.reduce((sum, each) => sum + Math.max(0, each.count - each.registered), 0);
+  const { unplaced, lastScaleUpAt } = snapshot.memory;
+  const answered = unplaced === null || (lastScaleUpAt !== null && unplaced.at <= lastScaleUpAt);
+  const unplacedGears = answered || now - unplaced.at > policy.unplacedTtlMs ? 0 : unplaced.gears;
+  const pct = capacity === 0 ? (activeGears + unplacedGears > 0 ? 100 : 0) : Math.round((activeGears * 10000) / capacity) / 100;
+  return Object.freeze({ activeGears, capacity, pct, schedulableNodes, countedNodes: present + provisioning, provisioning, unplacedGears });
+}
+
+/** Fewest active gears to move, then fewest gears, then the oldest node (a spare kept longest). */
+function removalOrder(a: ScaleNode, b: ScaleNode): number {
+  return a.activeGears - b.activeGears || a.gears - b.gears || a.createdAt - b.createdAt || a.name.localeCompare(b.name);
+}
+
+function chooseDistrict(snapshot: ScaleSnapshot, policy: ScalePolicy): ScaleDistrict | undefined {
+  const named = policy.district ?? snapshot.memory.unplaced?.district ?? null;
+  const usable = snapshot.districts.filter((district) => district.gearProfile === policy.gearProfile && district.availableUids > 0);
+  if (named !== null) return usable.find((district) => district.name === named);
+  // The most UIDs left; ties to the name, so the choice is stable.
+  return usable.sort((a, b) => b.availableUids - a.availableUids || a.name.localeCompare(b.name))[0];
+}
+
+export function backoffUntil(memory: PoolMemory, policy: Pick<ScalePolicy, 'backoffBaseMs' | 'backoffMaxMs'>): number | null {
+  if (memory.failures <= 0 || memory.lastFailureAt === null) return null;
+  const delay = Math.min(policy.backoffMaxMs, policy.backoffBaseMs * 2 ** Math.min(30, memory.failures - 1));
+  return memory.lastFailureAt + delay;
+}
+
+function toPlacementSnapshot(snapshot: ScaleSnapshot, policy: ScalePolicy): PlacementSnapshot {
+  return createPlacementSnapshot({
+    nodes: snapshot.nodes.map((node) => ({ id: node.id, name: node.name, gearProfile: policy.gearProfile, districtId: node.districtId, state: node.state, maxActiveGears: node.maxActiveGears, activeGears: node.activeGears })),
+    districts: snapshot.districts,
+  });
+}
+
+function describeUsage(usage: PoolUsage, policy: ScalePolicy): string {
+  const refused = usage.unplacedGears > 0 ? `, ${usage.unplacedGears} gear(s) refused for lack of room` : '';
+  return `pool ${policy.pool} is at ${usage.pct}% (${usage.activeGears}/${usage.capacity} active gears on ${usage.schedulableNodes} schedulable node(s)${refused}; up-threshold ${policy.upThresholdPct}%)`;
+}
+
+function percent(part: number, whole: number): number {
+  return whole <= 0 ? 100 : Math.round((part * 10000) / whole) / 100;
+}
