@@ -13,7 +13,7 @@ import { ConfigError } from '../core/errors.ts';
  * a platform ends up with settings nobody chose.
  */
 
-type Kind = 'string' | 'integer' | 'url' | 'list' | 'secret' | 'enum';
+type Kind = 'string' | 'integer' | 'url' | 'list' | 'secret' | 'enum' | 'pools';
 
 interface KeySpec {
   readonly kind: Kind;
@@ -91,6 +91,64 @@ export const BROKER_CONF_KEYS = {
     max: 86400,
     doc: 'Seconds a gear move may spend copying and starting the target before it rolls back.',
   },
+  AUTOSCALE_PROVIDER: {
+    kind: 'enum',
+    default: 'none',
+    values: ['none', 'local'],
+    doc: 'Where new node hosts come from: `none` (no autoscaling: node hosts are the operator\'s), `local` (node agents as processes on this machine; what `geartide up` uses).',
+  },
+  AUTOSCALE_POOLS: {
+    kind: 'pools',
+    default: undefined,
+    doc: 'The pools the autoscaler manages, `;`-separated, each `PROFILE[@DISTRICT] [min=N] [max=N] [max-active-gears=N]` (e.g. `small min=2 max=20; medium@east max=4`). A pool without a district may put new hosts in any district of its profile. Default: one pool of DEFAULT_GEAR_SIZE with the AUTOSCALE_* defaults.',
+  },
+  AUTOSCALE_MIN_NODES: { kind: 'integer', default: '1', min: 0, max: 100_000, doc: 'Fewest node hosts of a pool (a pool line\'s `min=` overrides it).' },
+  AUTOSCALE_MAX_NODES: { kind: 'integer', default: '10', min: 1, max: 100_000, doc: 'Most node hosts of a pool (a pool line\'s `max=` overrides it).' },
+  AUTOSCALE_NODE_MAX_ACTIVE_GEARS: {
+    kind: 'integer',
+    default: '50',
+    min: 1,
+    max: 100_000,
+    doc: 'max_active_gears of a node host the autoscaler creates (a pool line\'s `max-active-gears=` overrides it).',
+  },
+  AUTOSCALE_INTERVAL: { kind: 'integer', default: '10', min: 1, max: 3600, doc: 'Seconds between the autoscaler\'s passes (only the leader broker runs them).' },
+  SCALE_UP_THRESHOLD: { kind: 'integer', default: '80', min: 1, max: 100, doc: 'Scale a pool up when its active usage reaches this percentage (node-manager\'s PROFILE_THRESHOLD).' },
+  SCALE_DOWN_MARGIN: {
+    kind: 'integer',
+    default: '10',
+    min: 0,
+    max: 99,
+    doc: 'A node is removed only if usage without it stays at or under SCALE_UP_THRESHOLD minus this many points (hysteresis: no flapping).',
+  },
+  SCALE_DOWN_UNNEEDED_TIME: { kind: 'integer', default: '600', min: 0, max: 86400, doc: 'Seconds a pool must stay under-used before a node is removed.' },
+  SCALE_UP_COOLDOWN: { kind: 'integer', default: '60', min: 0, max: 86400, doc: 'Seconds after a scale-up request before another (refused placements and a pool under its minimum do not wait).' },
+  SCALE_DOWN_COOLDOWN: { kind: 'integer', default: '300', min: 0, max: 86400, doc: 'Seconds after a scale-down before another.' },
+  SCALE_DOWN_DELAY_AFTER_ADD: { kind: 'integer', default: '600', min: 0, max: 86400, doc: 'Seconds after a scale-up request before any scale-down of the pool.' },
+  SCALE_UP_MAX_NODES: { kind: 'integer', default: '5', min: 1, max: 1000, doc: 'Most node hosts one scale-up asks for.' },
+  PROVISION_TIMEOUT: {
+    kind: 'integer',
+    default: '900',
+    min: 10,
+    max: 86400,
+    doc: 'Seconds a new node host has to register; one that has not is deleted and the scale-up counts as failed.',
+  },
+  SCALE_BACKOFF_INITIAL: { kind: 'integer', default: '30', min: 1, max: 86400, doc: 'Seconds a pool waits after a failed scale operation; doubled per consecutive failure.' },
+  SCALE_BACKOFF_MAX: { kind: 'integer', default: '600', min: 1, max: 86400, doc: 'Longest wait between retries after failures.' },
+  APP_CREATE_WAIT: {
+    kind: 'integer',
+    default: '120',
+    min: 0,
+    max: 3600,
+    doc: 'Seconds an app create or scale that finds no room waits for the node hosts a scale-up brings (0: refuse at once). A pool whose cloud is exhausted refuses at once.',
+  },
+  LOCAL_MAX_NODES: {
+    kind: 'integer',
+    default: undefined,
+    min: 0,
+    max: 10_000,
+    doc: 'Most node hosts the `local` provider runs (its "quota", reported as headroom, so exhaustion can be seen on one machine). Unset: no limit.',
+  },
+  LOCAL_BOOT_DELAY: { kind: 'integer', default: '0', min: 0, max: 3600, doc: 'Seconds the `local` provider waits before it starts a new node agent (a cloud\'s boot time, for trying the autoscaler).' },
   API_BODY_LIMIT: {
     kind: 'integer',
     default: '1048576',
@@ -133,6 +191,37 @@ export interface BrokerConfig {
   readonly drainDeadlineSeconds: number;
   readonly moveCopyTimeoutSeconds: number;
   readonly sourceUploadLimit: number;
+  readonly autoscale: AutoscaleConfig;
+}
+
+/** One pool of node hosts the autoscaler manages (AUTOSCALE_POOLS). */
+export interface PoolConfig {
+  /** `PROFILE` or `PROFILE@DISTRICT`. */
+  readonly name: string;
+  readonly gearProfile: string;
+  readonly district: string | null;
+  readonly minNodes: number;
+  readonly maxNodes: number;
+  readonly maxActiveGears: number;
+}
+
+export interface AutoscaleConfig {
+  readonly provider: 'none' | 'local';
+  readonly pools: readonly PoolConfig[];
+  readonly intervalSeconds: number;
+  readonly upThresholdPct: number;
+  readonly downMarginPct: number;
+  readonly unneededTimeSeconds: number;
+  readonly scaleUpCooldownSeconds: number;
+  readonly scaleDownCooldownSeconds: number;
+  readonly delayAfterAddSeconds: number;
+  readonly maxNodesPerScaleUp: number;
+  readonly provisionTimeoutSeconds: number;
+  readonly backoffInitialSeconds: number;
+  readonly backoffMaxSeconds: number;
+  readonly appCreateWaitSeconds: number;
+  readonly localMaxNodes: number | null;
+  readonly localBootDelaySeconds: number;
 }
 
 export function geartideHome(env: NodeJS.ProcessEnv = process.env): string {
@@ -284,6 +373,8 @@ function resolveBrokerConfig(raw: ReadonlyMap<string, string>, home: string): Br
     throw new ConfigError(`DEFAULT_GEAR_SIZE '${defaultGearSize}' is not one of VALID_GEAR_SIZES (${validGearSizes.join(', ')})`, 'DEFAULT_GEAR_SIZE');
   }
 
+  const autoscale = resolveAutoscale(get, integer, validGearSizes, defaultGearSize);
+
   const heartbeat = integer('NODE_HEARTBEAT_INTERVAL');
   const lostAfter = integer('NODE_LOST_AFTER');
   if (lostAfter <= heartbeat) {
@@ -314,7 +405,88 @@ function resolveBrokerConfig(raw: ReadonlyMap<string, string>, home: string): Br
     drainDeadlineSeconds: integer('DRAIN_DEADLINE'),
     moveCopyTimeoutSeconds: integer('MOVE_COPY_TIMEOUT'),
     sourceUploadLimit: integer('SOURCE_UPLOAD_LIMIT'),
+    autoscale,
   };
+}
+
+function resolveAutoscale(
+  get: (key: BrokerConfKey) => string | undefined,
+  integer: (key: BrokerConfKey) => number,
+  validGearSizes: readonly string[],
+  defaultGearSize: string,
+): AutoscaleConfig {
+  const provider = get('AUTOSCALE_PROVIDER')!;
+  const providers = BROKER_CONF_KEYS.AUTOSCALE_PROVIDER.values;
+  if (!providers.includes(provider as never)) throw new ConfigError(`AUTOSCALE_PROVIDER must be one of ${providers.join(', ')}, got '${provider}'`, 'AUTOSCALE_PROVIDER');
+  const defaults = { minNodes: integer('AUTOSCALE_MIN_NODES'), maxNodes: integer('AUTOSCALE_MAX_NODES'), maxActiveGears: integer('AUTOSCALE_NODE_MAX_ACTIVE_GEARS') };
+  const poolsText = get('AUTOSCALE_POOLS');
+  const pools = parsePools(poolsText === undefined || poolsText.trim() === '' ? defaultGearSize : poolsText, defaults, validGearSizes);
+  const upThresholdPct = integer('SCALE_UP_THRESHOLD');
+  const downMarginPct = integer('SCALE_DOWN_MARGIN');
+  if (downMarginPct >= upThresholdPct) {
+    throw new ConfigError(`SCALE_DOWN_MARGIN (${downMarginPct}) must be below SCALE_UP_THRESHOLD (${upThresholdPct}), or no node could ever be removed`, 'SCALE_DOWN_MARGIN');
+  }
+  const backoffInitialSeconds = integer('SCALE_BACKOFF_INITIAL');
+  const backoffMaxSeconds = integer('SCALE_BACKOFF_MAX');
+  if (backoffMaxSeconds < backoffInitialSeconds) {
+    throw new ConfigError(`SCALE_BACKOFF_MAX (${backoffMaxSeconds}) must be at least SCALE_BACKOFF_INITIAL (${backoffInitialSeconds})`, 'SCALE_BACKOFF_MAX');
+  }
+  const localMax = get('LOCAL_MAX_NODES');
+  return {
+    provider: provider as AutoscaleConfig['provider'],
+    pools,
+    intervalSeconds: integer('AUTOSCALE_INTERVAL'),
+    upThresholdPct,
+    downMarginPct,
+    unneededTimeSeconds: integer('SCALE_DOWN_UNNEEDED_TIME'),
+    scaleUpCooldownSeconds: integer('SCALE_UP_COOLDOWN'),
+    scaleDownCooldownSeconds: integer('SCALE_DOWN_COOLDOWN'),
+    delayAfterAddSeconds: integer('SCALE_DOWN_DELAY_AFTER_ADD'),
+    maxNodesPerScaleUp: integer('SCALE_UP_MAX_NODES'),
+    provisionTimeoutSeconds: integer('PROVISION_TIMEOUT'),
+    backoffInitialSeconds,
+    backoffMaxSeconds,
+    appCreateWaitSeconds: integer('APP_CREATE_WAIT'),
+    localMaxNodes: localMax === undefined || localMax === '' ? null : integer('LOCAL_MAX_NODES'),
+    localBootDelaySeconds: integer('LOCAL_BOOT_DELAY'),
+  };
+}
+
+const POOL_ATTRIBUTES = { min: 'minNodes', max: 'maxNodes', 'max-active-gears': 'maxActiveGears' } as const;
+
+/**
+ * `small min=2 max=20; medium@east max=4` → pools. Every mistake names AUTOSCALE_POOLS and the
+ * pool: an unknown attribute is an error, never ignored, so a typo cannot leave a pool unbounded.
+ */
+export function parsePools(text: string, defaults: { minNodes: number; maxNodes: number; maxActiveGears: number }, validGearSizes: readonly string[]): PoolConfig[] {
+  const key = 'AUTOSCALE_POOLS';
+  const pools: PoolConfig[] = [];
+  for (const entry of text.split(';').map((each) => each.trim()).filter((each) => each !== '')) {
+    const [head, ...attributes] = entry.split(/\s+/);
+    const match = /^([a-z0-9][a-z0-9_-]{0,31})(?:@([a-z0-9][a-z0-9_-]{0,31}))?$/.exec(head!);
+    if (!match) throw new ConfigError(`${key}: '${head}' is not PROFILE or PROFILE@DISTRICT`, key);
+    const [, gearProfile, district] = match;
+    if (!validGearSizes.includes(gearProfile!)) throw new ConfigError(`${key}: pool ${head}: profile '${gearProfile}' is not one of VALID_GEAR_SIZES (${validGearSizes.join(', ')})`, key);
+    const values: { minNodes: number; maxNodes: number; maxActiveGears: number } = { ...defaults };
+    for (const attribute of attributes) {
+      const pair = /^([a-z-]+)=(\d+)$/.exec(attribute);
+      const field = pair ? POOL_ATTRIBUTES[pair[1] as keyof typeof POOL_ATTRIBUTES] : undefined;
+      if (!pair || field === undefined) {
+        throw new ConfigError(`${key}: pool ${head}: '${attribute}' is not one of ${Object.keys(POOL_ATTRIBUTES).map((name) => `${name}=N`).join(', ')}`, key);
+      }
+      values[field] = Number(pair[2]);
+    }
+    if (values.maxNodes < 1) throw new ConfigError(`${key}: pool ${head}: max must be at least 1`, key);
+    if (values.minNodes > values.maxNodes) throw new ConfigError(`${key}: pool ${head}: min (${values.minNodes}) is above max (${values.maxNodes})`, key);
+    if (values.maxActiveGears < 1) throw new ConfigError(`${key}: pool ${head}: max-active-gears must be at least 1`, key);
+    if (pools.some((pool) => pool.name === head)) throw new ConfigError(`${key}: pool ${head} is listed twice`, key);
+    // A profile-wide pool and a district pool of the same profile would both count the same nodes.
+    const overlap = pools.find((pool) => pool.gearProfile === gearProfile && (pool.district === null || district === undefined));
+    if (overlap) throw new ConfigError(`${key}: pools ${overlap.name} and ${head} would manage the same node hosts; give either one pool for profile ${gearProfile} or one per district`, key);
+    pools.push({ name: head!, gearProfile: gearProfile!, district: district ?? null, ...values });
+  }
+  if (pools.length === 0) throw new ConfigError(`${key} must name at least one pool`, key);
+  return pools;
 }
 
 function checkHttpUrl(value: string, key: string): void {

@@ -64,6 +64,17 @@ describe('broker.conf', () => {
     { name: 'a public URL that is not http', env: { BROKER_PUBLIC_URL: 'ftp://x' }, key: 'BROKER_PUBLIC_URL', message: /http\(s\) URL/ },
     { name: 'an unknown log level', env: { BROKER_LOG_LEVEL: 'loud' }, key: 'BROKER_LOG_LEVEL', message: /must be one of/ },
     { name: 'a cloud domain that is not a DNS name', env: { CLOUD_DOMAIN: 'Apps_Example' }, key: 'CLOUD_DOMAIN', message: /DNS name/ },
+    { name: 'an unknown autoscale provider', env: { AUTOSCALE_PROVIDER: 'aws' }, key: 'AUTOSCALE_PROVIDER', message: /must be one of none, local/ },
+    { name: 'a pool of a profile not offered', env: { AUTOSCALE_POOLS: 'huge max=3' }, key: 'AUTOSCALE_POOLS', message: /pool huge: profile 'huge' is not one of VALID_GEAR_SIZES/ },
+    { name: 'a pool attribute it does not know (a typo must not leave a pool unbounded)', env: { AUTOSCALE_POOLS: 'small maxx=3' }, key: 'AUTOSCALE_POOLS', message: /pool small: 'maxx=3' is not one of min=N, max=N, max-active-gears=N/ },
+    { name: 'a pool whose min is above its max', env: { AUTOSCALE_POOLS: 'small min=5 max=3' }, key: 'AUTOSCALE_POOLS', message: /pool small: min \(5\) is above max \(3\)/ },
+    { name: 'a profile pool beside a district pool of the same profile', env: { AUTOSCALE_POOLS: 'small; small@east' }, key: 'AUTOSCALE_POOLS', message: /pools small and small@east would manage the same node hosts/ },
+    { name: 'a pool listed twice', env: { AUTOSCALE_POOLS: 'small@east; small@east' }, key: 'AUTOSCALE_POOLS', message: /listed twice/ },
+    { name: 'a pool name that is not PROFILE@DISTRICT', env: { AUTOSCALE_POOLS: 'small@' }, key: 'AUTOSCALE_POOLS', message: /not PROFILE or PROFILE@DISTRICT/ },
+    { name: 'a scale-down margin not below the threshold', env: { SCALE_UP_THRESHOLD: '50', SCALE_DOWN_MARGIN: '50' }, key: 'SCALE_DOWN_MARGIN', message: /must be below SCALE_UP_THRESHOLD/ },
+    { name: 'a threshold over 100 %', env: { SCALE_UP_THRESHOLD: '120' }, key: 'SCALE_UP_THRESHOLD', message: /between 1 and 100/ },
+    { name: 'a backoff maximum below its start', env: { SCALE_BACKOFF_INITIAL: '60', SCALE_BACKOFF_MAX: '30' }, key: 'SCALE_BACKOFF_MAX', message: /at least SCALE_BACKOFF_INITIAL/ },
+    { name: 'a local node limit that is not a number', env: { LOCAL_MAX_NODES: 'many' }, key: 'LOCAL_MAX_NODES', message: /must be an integer/ },
     { name: 'a --config file that does not exist', configPath: '/nonexistent/broker.conf', key: '--config', message: /does not exist/ },
   ];
   for (const testCase of refused) {
@@ -80,6 +91,23 @@ describe('broker.conf', () => {
       );
     });
   }
+
+  it('reads the autoscaler\'s pools: defaults from AUTOSCALE_*, overridden per pool', () => {
+    const defaults = loadBrokerConfig({ env: { GEARTIDE_HOME: homeWith() } }).autoscale;
+    assert.equal(defaults.provider, 'none');
+    assert.deepEqual(defaults.pools, [{ name: 'small', gearProfile: 'small', district: null, minNodes: 1, maxNodes: 10, maxActiveGears: 50 }]);
+    assert.equal(defaults.localMaxNodes, null);
+    const config = loadBrokerConfig({
+      env: { GEARTIDE_HOME: homeWith('AUTOSCALE_PROVIDER="local"\nAUTOSCALE_POOLS="small@east min=2 max=20 ; small@west ; medium max-active-gears=20"\nAUTOSCALE_MAX_NODES="4"\nLOCAL_MAX_NODES="3"\n') },
+    }).autoscale;
+    assert.equal(config.provider, 'local');
+    assert.equal(config.localMaxNodes, 3);
+    assert.deepEqual(config.pools, [
+      { name: 'small@east', gearProfile: 'small', district: 'east', minNodes: 2, maxNodes: 20, maxActiveGears: 50 },
+      { name: 'small@west', gearProfile: 'small', district: 'west', minNodes: 1, maxNodes: 4, maxActiveGears: 50 },
+      { name: 'medium', gearProfile: 'medium', district: null, minNodes: 1, maxNodes: 4, maxActiveGears: 20 },
+    ]);
+  });
 
   it('never repeats a datastore password in its messages', () => {
     assert.equal(redactUrl('postgres://geartide:s3cret@db:5432/geartide'), 'postgres://geartide:***@db:5432/geartide');
