@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import type { Kysely, Selectable } from 'kysely';
 import { ConflictError, ExhaustedError, GeartideError, InputError, NotFoundError } from '../core/errors.ts';
 import { TARGET_VISIBLE_PHASES } from '../core/move-phases.ts';
+import { EMPTY_POOL_MEMORY, type PoolMemory } from '../core/scale-plan.ts';
 import type {
   ApiToken,
   App,
@@ -1030,6 +1031,71 @@ export class KyselyStore implements Store {
       .orderBy('id')
       .execute();
     return rows.map(toOperation);
+  }
+
+  // ───────────────────────────── the autoscaler
+
+  async getPoolMemory(pool: string): Promise<PoolMemory> {
+    const row = await this.#db.selectFrom('scale_pools').selectAll().where('name', '=', pool).executeTakeFirst();
+    if (row === undefined) return EMPTY_POOL_MEMORY;
+    const saved = JSON.parse(row.memory) as Partial<PoolMemory>;
+    return Object.freeze({
+      ...EMPTY_POOL_MEMORY,
+      ...saved,
+      paused: row.paused_by === null ? null : { by: row.paused_by, at: Number(row.paused_at) },
+      unplaced: row.unplaced_at === null || row.unplaced_gears <= 0 ? null : { gears: row.unplaced_gears, district: row.unplaced_district, at: Number(row.unplaced_at) },
+    });
+  }
+
+  async savePoolMemory(pool: string, memory: PoolMemory, now: number): Promise<void> {
+    const { paused: _paused, unplaced: _unplaced, ...own } = memory;
+    const text = JSON.stringify(own);
+    await this.#db
+      .insertInto('scale_pools')
+      .values({ name: pool, memory: text, updated_at: now })
+      .onConflict((oc) => oc.column('name').doUpdateSet({ memory: text, updated_at: now }))
+      .execute();
+  }
+
+  async setPoolPaused(pool: string, paused: { by: string; at: number } | null, now: number): Promise<void> {
+    const values = { paused_by: paused?.by ?? null, paused_at: paused?.at ?? null, updated_at: now };
+    await this.#db
+      .insertInto('scale_pools')
+      .values({ name: pool, ...values })
+      .onConflict((oc) => oc.column('name').doUpdateSet(values))
+      .execute();
+  }
+
+  async recordUnplaced(pool: string, input: { gears: number; district: string | null; now: number }): Promise<void> {
+    const values = { unplaced_gears: input.gears, unplaced_district: input.district, unplaced_at: input.now, updated_at: input.now };
+    await this.#db
+      .insertInto('scale_pools')
+      .values({ name: pool, ...values })
+      .onConflict((oc) => oc.column('name').doUpdateSet(values))
+      .execute();
+  }
+
+  async acquireLease(input: { name: string; holder: string; ttlMs: number; now: number }): Promise<boolean> {
+    const expiresAt = input.now + input.ttlMs;
+    // One statement either way: an insert when nobody ever held it, else a conditional update
+    // that only the holder or a taker of an expired lease can make. The row count says who won.
+    const inserted = await this.#db
+      .insertInto('leases')
+      .values({ name: input.name, holder: input.holder, expires_at: expiresAt })
+      .onConflict((oc) => oc.column('name').doNothing())
+      .executeTakeFirst();
+    if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 1) return true;
+    const updated = await this.#db
+      .updateTable('leases')
+      .set({ holder: input.holder, expires_at: expiresAt })
+      .where('name', '=', input.name)
+      .where((eb) => eb.or([eb('holder', '=', input.holder), eb('expires_at', '<', input.now)]))
+      .executeTakeFirst();
+    return Number(updated.numUpdatedRows) === 1;
+  }
+
+  async releaseLease(name: string, holder: string): Promise<void> {
+    await this.#db.deleteFrom('leases').where('name', '=', name).where('holder', '=', holder).execute();
   }
 
   // ───────────────────────────── events

@@ -20,6 +20,8 @@ export interface Database {
   events: EventsTable;
   gear_moves: GearMovesTable;
   routers: RoutersTable;
+  scale_pools: ScalePoolsTable;
+  leases: LeasesTable;
 }
 
 export interface UsersTable {
@@ -176,4 +178,24 @@ export interface RoutersTable {
   name: string;
   last_seen_at: number;
   last_served_at: number;
+}
+
+/** The autoscaler's memory of a pool (0005). */
+export interface ScalePoolsTable {
+  name: string;
+  /** JSON: the planner's PoolMemory without `paused` and `unplaced` (those are the columns below). */
+  memory: Generated<string>;
+  paused_by: string | null;
+  paused_at: number | null;
+  unplaced_gears: Generated<number>;
+  unplaced_district: string | null;
+  unplaced_at: number | null;
+  updated_at: number;
+}
+
+/** Controllers that run on one broker only take a lease (0005). */
+export interface LeasesTable {
+  name: string;
+  holder: string;
+  expires_at: number;
 }

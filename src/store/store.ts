@@ -18,6 +18,7 @@ import type {
   Role,
   User,
 } from '../core/model.ts';
+import type { PoolMemory } from '../core/scale-plan.ts';
 
 /**
  * The one query layer over both backends (the embedded SQLite default and PostgreSQL).
@@ -235,6 +236,23 @@ export interface Store {
   updateOperation(id: string, update: { phase?: string; status?: OperationStatus; data?: Record<string, unknown>; error?: string | null; now: number }): Promise<Operation>;
   getOperation(id: string): Promise<Operation | undefined>;
   listOperations(filter?: { status?: OperationStatus[]; kind?: string }): Promise<Operation[]>;
+
+  // the autoscaler (0005)
+  /** The pool's memory as last saved (EMPTY_POOL_MEMORY for a pool never seen), pause and refusals included. */
+  getPoolMemory(pool: string): Promise<PoolMemory>;
+  /** Writes what the planner remembers; leaves `paused` and `unplaced` as they are (their own writers). */
+  savePoolMemory(pool: string, memory: PoolMemory, now: number): Promise<void>;
+  /** Pauses (with who and when) or resumes (null) the pool's autoscaling. */
+  setPoolPaused(pool: string, paused: { by: string; at: number } | null, now: number): Promise<void>;
+  /** A placement of `gears` gears found no room (in `district`, when one was asked for). */
+  recordUnplaced(pool: string, input: { gears: number; district: string | null; now: number }): Promise<void>;
+  /**
+   * Takes or renews the lease `name` for `holder` until now + ttlMs; true when `holder` has it.
+   * Taken only when free, expired, or already the holder's: two brokers never both get true.
+   */
+  acquireLease(input: { name: string; holder: string; ttlMs: number; now: number }): Promise<boolean>;
+  /** Gives the lease up if `holder` has it, so another broker takes over at once. */
+  releaseLease(name: string, holder: string): Promise<void>;
 
   // events
   appendEvent(input: { kind: string; severity: EventSeverity; subject: string; message: string; userId: string | null; data?: Record<string, unknown>; now: number }): Promise<PlatformEvent>;

@@ -4,6 +4,7 @@ import { initialMigration } from './0001-initial.ts';
 import { usageCountersMigration } from './0002-usage-counters.ts';
 import { appSourcesMigration } from './0003-app-sources.ts';
 import { gearMovesMigration } from './0004-gear-moves.ts';
+import { scalePoolsMigration } from './0005-scale-pools.ts';
 
 /**
  * The migrations, listed in code rather than read from a folder: they ship inside the bundle
@@ -23,6 +24,7 @@ export class InCodeMigrationProvider implements MigrationProvider {
       '0002-usage-counters': usageCountersMigration(),
       '0003-app-sources': appSourcesMigration(this.#dialect),
       '0004-gear-moves': gearMovesMigration(),
+      '0005-scale-pools': scalePoolsMigration(),
     };
   }
 }
