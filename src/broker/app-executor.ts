@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 
-import { ConflictError, InputError, NotFoundError } from '../core/errors.ts';
+import { ConflictError, ExhaustedError, InputError, NotFoundError } from '../core/errors.ts';
 import { NODE_STATES, type App, type AppSource, type DesiredState, type Domain, type Gear, type User } from '../core/model.ts';
 import { applyPlacement, createPlacementSnapshot, placeGear, type PlacementSnapshot } from '../core/placement.ts';
 import type { Store } from '../store/store.ts';
+import type { CapacityGate } from './capacity-gate.ts';
 import type { ChangeNotifier } from './change-notifier.ts';
 import type { EventRecorder } from './event-recorder.ts';
 import { checkSourceArchive } from './source-archive-check.ts';
@@ -36,7 +37,26 @@ export class AppExecutor {
     private readonly changes: ChangeNotifier,
     private readonly settings: AppSettings,
     private readonly clock: () => number,
+    /** With the autoscaler on: what to do when placement finds no room (wait for a node, or refuse saying why). */
+    private readonly gate?: CapacityGate,
   ) {}
+
+  /**
+   * Runs `place` (one whole transaction: nothing is left behind when it fails) and, when it
+   * finds no room and the autoscaler can bring some, runs it again as nodes arrive, until the
+   * gate refuses.
+   */
+  private async withRoom<T>(gearProfile: string, gears: number, place: () => Promise<T>): Promise<T> {
+    const deadline = this.gate?.deadline() ?? 0;
+    for (;;) {
+      try {
+        return await place();
+      } catch (error) {
+        if (this.gate === undefined || !(error instanceof ExhaustedError) || error.code !== 'no_capacity') throw error;
+        await this.gate.waitForRoom({ error, gearProfile, gears, deadline });
+      }
+    }
+  }
 
   /**
    * Checks an uploaded archive (InputError `invalid_source` naming `body` when it is not a safe
@@ -92,8 +112,8 @@ export class AppExecutor {
     if (range.max < range.min) throw new InputError(`scale.max (${range.max}) is below scale.min (${range.min})`, 'scale.max');
     const source = request.source === undefined ? undefined : await this.requireOwnSource(caller, request.source);
 
-    const now = this.clock();
-    const result = await this.store.transaction(async (tx) => {
+    const result = await this.withRoom(gearProfile, range.min, () => this.store.transaction(async (tx) => {
+      const now = this.clock();
       await this.checkGearLimit(tx, owner, range.min, request.gears !== undefined ? 'gears' : 'scale.min');
       // IMPORTANT: the app row goes in first, because a duplicate name must fail as
       // `app_exists` before placement could report a misleading lack of room.
@@ -110,7 +130,7 @@ export class AppExecutor {
       });
       const gears = await this.addGears(tx, app, range.min, new Map());
       return { app, gears };
-    });
+    }));
     this.changes.notify();
     await this.events.record({
       kind: 'app.created',
@@ -139,7 +159,7 @@ export class AppExecutor {
     if (max < min) throw new InputError(`max (${max}) is below min (${min})`, request.max !== undefined ? 'max' : 'min');
 
     const subject = `app:${domain.name}/${app.name}`;
-    const { before, after } = await this.store.transaction(async (tx) => {
+    const { before, after } = await this.withRoom(app.gearProfile, Math.max(1, min), () => this.store.transaction(async (tx) => {
       const gears = await tx.listGears({ appId: app.id });
       const target = Math.min(Math.max(gears.length, min), max);
       await tx.setAppScale(app.id, min, max);
@@ -151,7 +171,7 @@ export class AppExecutor {
         for (const gear of chooseGearsToRemove(gears, gears.length - target)) await tx.deleteGear(gear.id);
       }
       return { before: gears.length, after: target };
-    });
+    }));
     this.changes.notify();
     if (before !== after) {
       await this.events.record({

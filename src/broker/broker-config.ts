@@ -192,6 +192,8 @@ export interface BrokerConfig {
   readonly moveCopyTimeoutSeconds: number;
   readonly sourceUploadLimit: number;
   readonly autoscale: AutoscaleConfig;
+  /** How this config was loaded, so a setting the broker re-reads live (LOCAL_MAX_NODES) can be. */
+  readonly source: LoadBrokerConfigOptions;
 }
 
 /** One pool of node hosts the autoscaler manages (AUTOSCALE_POOLS). */
@@ -279,7 +281,15 @@ export function loadBrokerConfig(options: LoadBrokerConfigOptions = {}): BrokerC
     const value = env[key];
     if (value !== undefined) raw.set(key, value);
   }
-  return resolveBrokerConfig(raw, home);
+  return { ...resolveBrokerConfig(raw, home), source: { ...options, env } };
+}
+
+/**
+ * The same sources read again (the file may have changed). Throws ConfigError as at start; the
+ * caller of a live setting keeps its last good value then.
+ */
+export function rereadBrokerConfig(config: Pick<BrokerConfig, 'source'>): BrokerConfig {
+  return loadBrokerConfig(config.source);
 }
 
 function suggestKey(key: string): string {
@@ -308,7 +318,7 @@ function editDistance(a: string, b: string): number {
   return previous[b.length]!;
 }
 
-function resolveBrokerConfig(raw: ReadonlyMap<string, string>, home: string): BrokerConfig {
+function resolveBrokerConfig(raw: ReadonlyMap<string, string>, home: string): Omit<BrokerConfig, 'source'> {
   const get = (key: BrokerConfKey): string | undefined => raw.get(key) ?? BROKER_CONF_KEYS[key].default;
   const integer = (key: BrokerConfKey): number => {
     const spec: KeySpec = BROKER_CONF_KEYS[key];

@@ -2,6 +2,8 @@ import type { Logger } from 'pino';
 
 import type { Store } from '../store/store.ts';
 import type { AppExecutor } from './app-executor.ts';
+import type { AutoscalerController } from './autoscaler-controller.ts';
+import type { BrokerMetrics } from './broker-metrics.ts';
 import type { BrokerConfig } from './broker-config.ts';
 import type { ChangeNotifier } from './change-notifier.ts';
 import type { DistrictExecutor } from './district-executor.ts';
@@ -19,6 +21,9 @@ export interface BrokerContext {
   readonly districts: DistrictExecutor;
   readonly moves: MoveExecutor;
   readonly drains: DrainExecutor;
+  readonly metrics: BrokerMetrics;
+  /** The autoscaler, once the broker has started it; undefined with AUTOSCALE_PROVIDER=none. */
+  readonly autoscaler: () => AutoscalerController | undefined;
   readonly events: EventRecorder;
   /** Wakes watchers (node agents, routers) after a change they may see. */
   readonly changes: ChangeNotifier;

@@ -10,6 +10,12 @@ import { NotFoundError } from '../core/errors.ts';
 import { openStore } from '../store/open-store.ts';
 import type { Store } from '../store/store.ts';
 import { AppExecutor } from './app-executor.ts';
+import { AutoscalerController } from './autoscaler-controller.ts';
+import { BrokerMetrics } from './broker-metrics.ts';
+import { CapacityGate } from './capacity-gate.ts';
+import { createPoolProviders } from './pool-providers.ts';
+import { ScaleExecutor } from './scale-executor.ts';
+import type { Provider } from '../providers/provider.ts';
 import { ChangeNotifier } from './change-notifier.ts';
 import type { BrokerConfig } from './broker-config.ts';
 import type { BrokerContext } from './broker-context.ts';
@@ -23,6 +29,7 @@ import { NodeExecutor } from './node-executor.ts';
 import { NodeHealthController } from './node-health-controller.ts';
 import { resolvePrincipal, type Principal } from './request-auth.ts';
 import { registerAppRoutes } from './routes/app-routes.ts';
+import { registerAutoscalerRoutes } from './routes/autoscaler-routes.ts';
 import { registerDistrictRoutes } from './routes/district-routes.ts';
 import { registerEventRoutes } from './routes/event-routes.ts';
 import { registerMoveRoutes } from './routes/move-routes.ts';
@@ -49,6 +56,10 @@ export interface BrokerOptions {
   readonly controllers?: boolean;
   /** Listen on the network. `false`: build the app only, for in-process `inject` tests. */
   readonly listen?: boolean;
+  /** Extra environment for node agents a local provider starts (tests shorten their intervals). */
+  readonly agentEnv?: NodeJS.ProcessEnv;
+  /** Runs once the API listens and before any controller starts (`up` makes its district here). */
+  readonly prepare?: (context: BrokerContext) => Promise<void>;
 }
 
 export interface RunningBroker {
@@ -58,6 +69,10 @@ export interface RunningBroker {
   readonly context: BrokerContext;
   /** Drives moves and drains; tests without controllers call its passOnce(). */
   readonly mover: MoverController;
+  /** The autoscaler (AUTOSCALE_PROVIDER not `none`); tests without controllers call its passOnce(). */
+  readonly autoscaler: AutoscalerController | undefined;
+  /** The pools' providers, by pool name (empty without autoscaling). */
+  readonly providers: ReadonlyMap<string, Provider>;
   close(): Promise<void>;
 }
 
@@ -75,8 +90,12 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   const store = options.store ?? (await openStore(config.datastoreUrl));
   const events = new EventRecorder(store, clock);
   const changes = new ChangeNotifier();
-  const moves = new MoveExecutor(store, events, changes, clock, log, { ...DEFAULT_MOVE_SETTINGS, moveDeadlineMs: config.moveCopyTimeoutSeconds * 1000 });
+  const metrics = new BrokerMetrics(store, config.autoscale);
+  const moves = new MoveExecutor(store, events, changes, clock, log, { ...DEFAULT_MOVE_SETTINGS, moveDeadlineMs: config.moveCopyTimeoutSeconds * 1000 }, (outcome, ms) => metrics.moveEnded(outcome, ms));
   const drains = new DrainExecutor(store, events, changes, moves, clock, log);
+  // Set once the providers exist (they need the broker's URL); the gate wakes it on a refusal.
+  let autoscaler: AutoscalerController | undefined;
+  const gate = config.autoscale.provider === 'none' ? undefined : new CapacityGate(store, config.autoscale, changes, clock, () => autoscaler?.wake());
   const context: BrokerContext = {
     config,
     store,
@@ -85,17 +104,20 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     clock,
     log,
     version: VERSION,
-    apps: new AppExecutor(store, events, changes, config, clock),
+    apps: new AppExecutor(store, events, changes, config, clock, gate),
     nodes: new NodeExecutor(store, events, config, clock),
     districts: new DistrictExecutor(store, events, config, clock),
     moves,
     drains,
+    metrics,
+    autoscaler: () => autoscaler,
   };
 
   const server = await buildServer(context);
   const health = new NodeHealthController(store, events, config, clock, log);
   const mover = new MoverController(store, moves, drains, changes, log);
   let url = config.publicUrl ?? '';
+  let providers: Map<string, Provider> = new Map();
   try {
     if (options.listen !== false) {
       await server.listen({ host: config.host, port: config.port });
@@ -103,12 +125,31 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
       const port = typeof address === 'object' && address !== null ? address.port : config.port;
       url = config.publicUrl ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
     }
+    await options.prepare?.(context);
+    providers = await createPoolProviders(config, { brokerUrl: url, log, ...(options.agentEnv ? { agentEnv: options.agentEnv } : {}) });
+    if (providers.size > 0) {
+      const scaler = new ScaleExecutor(
+        store,
+        events,
+        changes,
+        drains,
+        providers,
+        { provisionTimeoutSeconds: config.autoscale.provisionTimeoutSeconds, drainParallel: config.drainParallel, drainDeadlineSeconds: config.drainDeadlineSeconds },
+        clock,
+        log,
+        metrics,
+      );
+      autoscaler = new AutoscalerController(store, config.autoscale, providers, scaler, drains, events, changes, clock, log, metrics);
+    }
     if (options.controllers !== false) {
       health.start();
       // Resumes every move and drain a previous broker left unfinished (the journal says where).
       mover.start();
+      // Resumes every scale operation first thing in its first pass.
+      autoscaler?.start();
     }
   } catch (error) {
+    for (const provider of providers.values()) await provider.close().catch(() => undefined);
     await server.close();
     if (!options.store) await store.close();
     throw error;
@@ -119,9 +160,15 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     server,
     context,
     mover,
+    autoscaler,
+    providers,
     async close() {
+      await autoscaler?.stop();
       await mover.stop();
       await health.stop();
+      // Local node agents live as long as their broker (`geartide up`); cloud hosts are untouched.
+      // IMPORTANT: before the server closes, because stopping agents report their gears stopped.
+      for (const provider of providers.values()) await provider.close();
       await server.close();
       if (!options.store) await store.close();
     },
@@ -187,9 +234,15 @@ async function buildServer(context: BrokerContext): Promise<FastifyInstance> {
       registerEventRoutes(api, context);
       registerRouteTableRoutes(api, context);
       registerMoveRoutes(api, context);
+      registerAutoscalerRoutes(api, context);
     },
     { prefix: API_PREFIX },
   );
+  // Prometheus scrapes without a token, as it does everywhere: the figures carry no secret.
+  server.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+    reply.header('content-type', context.metrics.registry.contentType);
+    return context.metrics.registry.metrics();
+  });
   await server.ready();
   return server as unknown as FastifyInstance;
 }

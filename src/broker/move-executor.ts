@@ -67,6 +67,8 @@ export class MoveExecutor {
     private readonly clock: () => number,
     private readonly log: Logger,
     private readonly settings: MoveSettings = DEFAULT_MOVE_SETTINGS,
+    /** Told how each move ended and how long it took (the metrics' move durations). */
+    private readonly onMoveEnded: (outcome: 'succeeded' | 'rolled-back', durationMs: number) => void = () => {},
   ) {}
 
   /** Chooses the target, reserves it and journals the move (phase `planned`). */
@@ -219,6 +221,7 @@ export class MoveExecutor {
     // copy), the target endpoint from the route table, and resumes a paused source.
     await this.store.deleteGearMove(data.gearId);
     await this.store.updateOperation(operation.id, { phase: 'rolled-back', status: 'rolled-back', error: reason, now: this.clock() });
+    this.onMoveEnded('rolled-back', this.clock() - operation.createdAt);
     this.changes.notify();
     await this.events.record({
       kind: 'gear.move-failed',
@@ -235,6 +238,7 @@ export class MoveExecutor {
     // The move row is gone once completeGearMove committed; only the journal is left to close.
     if (await this.store.getGearMove(data.gearId)) await this.store.completeGearMove(data.gearId, now);
     const done = await this.store.updateOperation(operation.id, { phase: 'done', status: 'succeeded', now });
+    this.onMoveEnded('succeeded', now - operation.createdAt);
     this.changes.notify();
     const pause = (done.data as unknown as MoveData).pauseMs;
     await this.events.record({

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { CliContext } from './cli-context.ts';
+import { registerAdminAutoscalerCommands } from './admin-autoscaler-commands.ts';
 import { registerAdminDistrictCommands } from './admin-district-commands.ts';
 import { registerAdminNodeCommands } from './admin-node-commands.ts';
 import { registerAdminUserCommands } from './admin-user-commands.ts';
@@ -7,9 +8,10 @@ import { registerAdminMoveCommand } from './move-commands.ts';
 
 /** `geartide admin …`: the operator's commands (oo-admin-* in OpenShift v2); the broker checks the role. */
 export function registerAdminCommands(program: Command, context: CliContext): void {
-  const admin = program.command('admin').description('operator commands: districts, node hosts, gear moves, users (admin role)');
+  const admin = program.command('admin').description('operator commands: districts, node hosts, gear moves, users, the autoscaler (admin role)');
   registerAdminDistrictCommands(admin, context);
   registerAdminNodeCommands(admin, context);
   registerAdminUserCommands(admin, context);
   registerAdminMoveCommand(admin, context);
+  registerAdminAutoscalerCommands(admin, context);
 }

@@ -226,3 +226,47 @@ export interface DrainNodeRequest {
   parallel?: number;
   deadlineSeconds?: number;
 }
+
+/** GET /autoscaler/plan items, and each pool's `plan` in the status. */
+export interface ApiScalePlan {
+  readonly pool: string;
+  readonly at: string;
+  readonly kind: 'scale-up' | 'scale-down' | 'cancel-drain' | 'wait' | 'noop';
+  readonly reason: string;
+  readonly code?: string;
+  readonly until?: string | null;
+  readonly exhausted?: string | null;
+  readonly count?: number;
+  readonly district?: string;
+  readonly node?: string;
+  readonly usage: { readonly activeGears: number; readonly capacity: number; readonly pct: number; readonly schedulableNodes: number; readonly provisioning: number; readonly unplacedGears: number };
+  readonly planMs: number;
+}
+
+export interface ApiAutoscalerPool {
+  readonly name: string;
+  readonly profile: string;
+  readonly district: string | null;
+  readonly min: number;
+  readonly max: number;
+  readonly usage: ApiScalePlan['usage'];
+  readonly nodes: Readonly<Record<string, number>>;
+  readonly paused: { readonly by: string; readonly at: string } | null;
+  readonly exhausted: { readonly reason: string; readonly since: string } | null;
+  readonly failures: number;
+  readonly lastFailure: string | null;
+  readonly lastScaleUpAt: string | null;
+  readonly lastScaleDownAt: string | null;
+  readonly plan: ApiScalePlan;
+  readonly operations: readonly { readonly id: string; readonly kind: string; readonly phase: string; readonly node?: string; readonly count?: number; readonly startedAt: string }[];
+}
+
+/** GET /autoscaler */
+export interface ApiAutoscalerStatus {
+  readonly provider: string;
+  readonly intervalSeconds: number;
+  readonly upThresholdPct: number;
+  readonly downMarginPct: number;
+  readonly leader: boolean;
+  readonly pools: readonly ApiAutoscalerPool[];
+}

@@ -3,6 +3,8 @@ import type { Dispatcher } from 'undici';
 import { GeartideError } from '../core/errors.ts';
 import type { ErrorCategory } from '../core/errors.ts';
 import type {
+  ApiAutoscalerStatus,
+  ApiScalePlan,
   ApiApp,
   ApiCreatedToken,
   ApiCreatedUser,
@@ -64,7 +66,8 @@ export class BrokerClient {
   constructor(options: BrokerClientOptions) {
     this.brokerUrl = options.brokerUrl.replace(/\/+$/, '');
     this.#token = options.token;
-    this.#headersTimeoutMs = options.headersTimeoutMs ?? 120_000;
+    // Longer than the broker's APP_CREATE_WAIT can hold an app create while a node host boots.
+    this.#headersTimeoutMs = options.headersTimeoutMs ?? 300_000;
     // An agent of our own, so main() can close its sockets and let the process exit at once.
     this.#dispatcher = new Agent({ headersTimeout: this.#headersTimeoutMs });
   }
@@ -236,6 +239,18 @@ export class BrokerClient {
 
   cancelDrain(name: string): Promise<ApiDrain> {
     return this.#call('POST', `/nodes/${segment(name)}/cancel-drain`);
+  }
+
+  autoscalerStatus(): Promise<ApiAutoscalerStatus> {
+    return this.#call('GET', '/autoscaler');
+  }
+
+  autoscalerPlan(): Promise<{ items: ApiScalePlan[] }> {
+    return this.#call('GET', '/autoscaler/plan');
+  }
+
+  pauseAutoscaler(action: 'pause' | 'resume', pool?: string): Promise<ApiAutoscalerStatus> {
+    return this.#call('POST', `/autoscaler/${action}`, pool === undefined ? {} : { pool });
   }
 
   // --- events --------------------------------------------------------------------------------

@@ -48,35 +48,47 @@ export async function startUp(options: { env: NodeJS.ProcessEnv; agentEnv?: Node
   const confPath = join(home, 'broker.conf');
   ensureUpSecrets(confPath);
 
-  const config = loadBrokerConfig({ env: options.env });
-  const broker = await startBroker({ config }).catch((error: unknown) => {
+  // `up` runs the autoscaler on the local provider: the pool of the default gear size keeps at
+  // least UP_NODES node agents, grows when apps fill them and shrinks back when they are idle.
+  // broker.conf (and the environment) can change any of it.
+  const config = loadBrokerConfig({
+    env: options.env,
+    defaults: { AUTOSCALE_PROVIDER: 'local', AUTOSCALE_MIN_NODES: String(UP_NODES), AUTOSCALE_NODE_MAX_ACTIVE_GEARS: String(UP_MAX_ACTIVE_GEARS) },
+  });
+  let token: string | undefined;
+  const configPath = join(home, 'config.json');
+  const broker = await startBroker({
+    config,
+    ...(options.agentEnv ? { agentEnv: options.agentEnv } : {}),
+    // Before the autoscaler's first pass: the district its nodes join, and the admin credential.
+    prepare: async (context) => {
+      const { store } = context;
+      const previous = readCliConfig(configPath);
+      const now = Date.now();
+      // Reuse the admin token of an earlier `up` while it still works; otherwise issue one.
+      token = previous.token;
+      if (token === undefined || !(await store.findUserByTokenHash(hashCredential(token), now))) {
+        const admin = await store.getUserByLogin('admin');
+        if (admin) {
+          token = newUserToken();
+          await store.createToken({ userId: admin.id, name: 'geartide up', tokenHash: hashCredential(token), expiresAt: null, now });
+        } else {
+          token = (await createUserWithToken(store, { login: 'admin', role: 'admin', maxGears: 10_000, now })).token;
+        }
+      }
+      if (!(await store.getDistrictByName(DEFAULT_DISTRICT))) await context.districts.create({ name: DEFAULT_DISTRICT });
+    },
+  }).catch((error: unknown) => {
     if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
       throw new Error(`port ${config.port} is in use: is another geartide up running? Set BROKER_PORT in ${confPath} to use another`);
     }
     throw error;
   });
-  // What to undo, in reverse, on stop or on a failed start.
+  // What to undo, in reverse, on stop or on a failed start. The broker closes its providers,
+  // which stop the local node agents: it is undone last, after the router.
   const stack: (() => Promise<void>)[] = [() => broker.close()];
   try {
     const { store } = broker.context;
-    const configPath = join(home, 'config.json');
-    const previous = readCliConfig(configPath);
-    const now = Date.now();
-
-    // Reuse the admin token of an earlier `up` while it still works; otherwise issue one.
-    let token = previous.token;
-    if (token === undefined || !(await store.findUserByTokenHash(hashCredential(token), now))) {
-      const admin = await store.getUserByLogin('admin');
-      if (admin) {
-        token = newUserToken();
-        await store.createToken({ userId: admin.id, name: 'geartide up', tokenHash: hashCredential(token), expiresAt: null, now });
-      } else {
-        token = (await createUserWithToken(store, { login: 'admin', role: 'admin', maxGears: 10_000, now })).token;
-      }
-    }
-    if (!(await store.getDistrictByName(DEFAULT_DISTRICT))) {
-      await broker.context.districts.create({ name: DEFAULT_DISTRICT });
-    }
 
     const router = await startRouter({
       broker: { url: broker.url, token: config.routerToken! },
@@ -92,18 +104,12 @@ export async function startUp(options: { env: NodeJS.ProcessEnv; agentEnv?: Node
     });
     stack.push(() => router.close());
 
-    const provider = new LocalProvider({
-      home,
-      brokerUrl: broker.url,
-      bootstrapToken: config.nodeBootstrapToken!,
-      gearProfile: config.defaultGearSize,
-      maxActiveGears: UP_MAX_ACTIVE_GEARS,
-      ...(options.agentEnv ? { agentEnv: options.agentEnv } : {}),
-    });
-    stack.push(() => provider.close());
-    await provider.resume();
-    const missing = UP_NODES - (await provider.targetSize());
-    if (missing > 0) await provider.increaseSize({ count: missing, scaleEventId: `up-${Date.now()}`, district: DEFAULT_DISTRICT });
+    const provider = broker.providers.get(config.autoscale.pools[0]!.name);
+    if (!(provider instanceof LocalProvider)) throw new Error(`geartide up runs node agents with the local provider; broker.conf sets AUTOSCALE_PROVIDER=${config.autoscale.provider}`);
+    // The autoscaler brings the pool to its minimum on its first pass; wait for that many.
+    const wanted = Math.max(1, config.autoscale.pools[0]!.minNodes);
+    const deadline = Date.now() + REGISTRATION_WAIT_MS;
+    while ((await provider.targetSize()) < wanted && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
     const names = (await provider.nodes()).map((node) => node.name);
     const registered = await waitForNodes(store, names, REGISTRATION_WAIT_MS);
 
@@ -127,7 +133,7 @@ export async function startUp(options: { env: NodeJS.ProcessEnv; agentEnv?: Node
     const close = async () => {
       for (const step of stack.reverse()) await step();
     };
-    return { broker, router, provider, brokerUrl: broker.url, routerUrl, token, banner, close };
+    return { broker, router, provider, brokerUrl: broker.url, routerUrl, token: token!, banner, close };
   } catch (error) {
     for (const step of stack.reverse()) await step().catch(() => undefined);
     throw error;

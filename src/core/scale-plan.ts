@@ -200,8 +200,25 @@ export interface CancelDrainPlan extends PlanBase {
   readonly nodeName: string;
 }
 
+/** Why a pool waits, as a stable word (for events on change, status and metrics). */
+export type WaitCode =
+  | 'paused'
+  | 'provisioning'
+  | 'at-max'
+  | 'headroom-unknown'
+  | 'exhausted'
+  | 'backoff'
+  | 'cooldown'
+  | 'no-district'
+  | 'scale-down-running'
+  | 'underused';
+
+/** Why nothing is done, as a stable word. `cannot-remove` is a refusal worth an event. */
+export type NoopCode = 'at-min' | 'busy' | 'cannot-remove';
+
 export interface WaitPlan extends PlanBase {
   readonly kind: 'wait';
+  readonly code: WaitCode;
   /** When waiting will be over, when that is known. */
   readonly until: number | null;
   /** Set when the pool cannot grow because the cloud has no room: the cloud's reason. */
@@ -210,6 +227,7 @@ export interface WaitPlan extends PlanBase {
 
 export interface NoopPlan extends PlanBase {
   readonly kind: 'noop';
+  readonly code: NoopCode;
 }
 
 export type ScalePlan = ScaleUpPlan | ScaleDownPlan | CancelDrainPlan | WaitPlan | NoopPlan;
@@ -225,7 +243,7 @@ export function planScale(snapshot: ScaleSnapshot, policy: ScalePolicy, now: num
   const stillUnderused = (next: Partial<PoolMemory> = {}): PoolMemory => ({ ...memory, ...next });
 
   if (memory.paused !== null) {
-    return freeze({ ...base, kind: 'wait', until: null, exhausted: memory.exhausted?.reason ?? null, memory: stillUnderused({ underusedSince: null }), reason: `autoscaling of pool ${policy.pool} is paused (by ${memory.paused.by})` });
+    return freeze({ ...base, kind: 'wait', code: 'paused', until: null, exhausted: memory.exhausted?.reason ?? null, memory: stillUnderused({ underusedSince: null }), reason: `autoscaling of pool ${policy.pool} is paused (by ${memory.paused.by})` });
   }
 
   const upFraction = policy.upThresholdPct / 100;
@@ -261,8 +279,8 @@ function planScaleUp(snapshot: ScaleSnapshot, policy: ScalePolicy, now: number, 
   const memory = snapshot.memory;
   const base = { pool: policy.pool, usage };
   const next = (changes: Partial<PoolMemory> = {}): PoolMemory => ({ ...memory, underusedSince: null, ...changes });
-  const wait = (reason: string, until: number | null, changes: Partial<PoolMemory> = {}, exhausted: string | null = memory.exhausted?.reason ?? null): WaitPlan =>
-    freeze({ ...base, kind: 'wait', until, exhausted, memory: next(changes), reason });
+  const wait = (code: WaitCode, reason: string, until: number | null, changes: Partial<PoolMemory> = {}, exhausted: string | null = memory.exhausted?.reason ?? null): WaitPlan =>
+    freeze({ ...base, kind: 'wait', code, until, exhausted, memory: next(changes), reason });
 
   // Hosts needed so that usage falls below the threshold with everything placed, and the pool
   // reaches its minimum; the hosts already asked for count as if they were there.
@@ -276,38 +294,38 @@ function planScaleUp(snapshot: ScaleSnapshot, policy: ScalePolicy, now: number, 
   const why = belowMin && forUsage === 0 ? `the pool has ${usage.schedulableNodes} schedulable node(s), fewer than its minimum ${policy.minNodes}` : describe;
 
   if (usage.provisioning >= wanted) {
-    return wait(`${why}; the ${usage.provisioning} node host(s) being provisioned cover it`, null);
+    return wait('provisioning', `${why}; the ${usage.provisioning} node host(s) being provisioned cover it`, null);
   }
   let count = wanted - usage.provisioning;
 
   const room = policy.maxNodes - usage.countedNodes;
   if (room <= 0) {
-    return wait(`${why}, but the pool has ${usage.countedNodes} node host(s) and may have at most ${policy.maxNodes} (max)`, null);
+    return wait('at-max', `${why}, but the pool has ${usage.countedNodes} node host(s) and may have at most ${policy.maxNodes} (max)`, null);
   }
 
   // The cloud first: with no headroom there is nothing to ask for, and saying so is the point.
   const headroom = snapshot.headroom;
-  if (headroom === null) return wait(`${why}, but the provider could not say how much room it has; trying again next pass`, null);
+  if (headroom === null) return wait('headroom-unknown', `${why}, but the provider could not say how much room it has; trying again next pass`, null);
   if (headroom.nodes !== null && headroom.nodes <= 0) {
     const reason = headroom.reason ?? 'the provider has no room for another node host';
     const exhausted = memory.exhausted ?? { reason, since: now };
-    return wait(`${why}, but the cloud is exhausted: ${reason}`, null, { exhausted: { reason, since: exhausted.since } }, reason);
+    return wait('exhausted', `${why}, but the cloud is exhausted: ${reason}`, null, { exhausted: { reason, since: exhausted.since } }, reason);
   }
 
   const backoff = backoffUntil(memory, policy);
   if (backoff !== null && now < backoff) {
-    return wait(`${why}; backing off after ${memory.failures} failure(s) (last: ${memory.lastFailure}) until ${new Date(backoff).toISOString()}`, backoff);
+    return wait('backoff', `${why}; backing off after ${memory.failures} failure(s) (last: ${memory.lastFailure}) until ${new Date(backoff).toISOString()}`, backoff);
   }
   const refused = usage.unplacedGears > 0;
   if (!refused && !belowMin && memory.lastScaleUpAt !== null && now < memory.lastScaleUpAt + policy.scaleUpCooldownMs) {
     const until = memory.lastScaleUpAt + policy.scaleUpCooldownMs;
-    return wait(`${why}; in the cooldown after the last scale-up until ${new Date(until).toISOString()}`, until);
+    return wait('cooldown', `${why}; in the cooldown after the last scale-up until ${new Date(until).toISOString()}`, until);
   }
 
   const district = chooseDistrict(snapshot, policy);
   if (district === undefined) {
     const which = policy.district ?? memory.unplaced?.district;
-    return wait(which ? `${why}, but district ${which} of profile ${policy.gearProfile} does not exist or has no UIDs left` : `${why}, but no district of profile ${policy.gearProfile} has UIDs left for a new node host`, null);
+    return wait('no-district', which ? `${why}, but district ${which} of profile ${policy.gearProfile} does not exist or has no UIDs left` : `${why}, but no district of profile ${policy.gearProfile} has UIDs left for a new node host`, null);
   }
 
   const limits: string[] = [];
@@ -344,14 +362,14 @@ function planScaleDown(snapshot: ScaleSnapshot, policy: ScalePolicy, now: number
   // still says it has no room, so status shows it until headroom returns.
   const exhausted = snapshot.headroom !== null && snapshot.headroom.nodes !== null && snapshot.headroom.nodes <= 0 ? memory.exhausted : snapshot.headroom === null ? memory.exhausted : null;
   const next = (changes: Partial<PoolMemory>): PoolMemory => ({ ...memory, exhausted, ...changes });
-  const noop = (reason: string): NoopPlan => freeze({ ...base, kind: 'noop', memory: next({ underusedSince: null }), reason });
-  const wait = (reason: string, until: number | null, underusedSince: number | null): WaitPlan =>
-    freeze({ ...base, kind: 'wait', until, exhausted: exhausted?.reason ?? null, memory: next({ underusedSince }), reason });
+  const noop = (code: NoopCode, reason: string): NoopPlan => freeze({ ...base, kind: 'noop', code, memory: next({ underusedSince: null }), reason });
+  const wait = (code: WaitCode, reason: string, until: number | null, underusedSince: number | null): WaitPlan =>
+    freeze({ ...base, kind: 'wait', code, until, exhausted: exhausted?.reason ?? null, memory: next({ underusedSince }), reason });
 
   if (snapshot.runningScaleDown !== null) {
-    return wait(`${describe}; node ${snapshot.runningScaleDown.nodeName} is being removed (${snapshot.runningScaleDown.phase})`, null, memory.underusedSince);
+    return wait('scale-down-running', `${describe}; node ${snapshot.runningScaleDown.nodeName} is being removed (${snapshot.runningScaleDown.phase})`, null, memory.underusedSince);
   }
-  if (usage.schedulableNodes <= policy.minNodes) return noop(`${describe}; the pool is at its minimum of ${policy.minNodes} node(s)`);
+  if (usage.schedulableNodes <= policy.minNodes) return noop('at-min', `${describe}; the pool is at its minimum of ${policy.minNodes} node(s)`);
 
   // Would removing one node keep usage at or under up − margin? Cheapest candidates first.
   const limit = (policy.upThresholdPct - policy.downMarginPct) / 100;
@@ -361,7 +379,7 @@ function planScaleDown(snapshot: ScaleSnapshot, policy: ScalePolicy, now: number
     .filter((node) => usage.capacity - node.maxActiveGears > 0 && demand / (usage.capacity - node.maxActiveGears) <= limit)
     .sort(removalOrder);
   if (candidates.length === 0) {
-    return noop(`${describe}; removing a node would raise usage above ${policy.upThresholdPct - policy.downMarginPct}% (up-threshold ${policy.upThresholdPct}% less margin ${policy.downMarginPct})`);
+    return noop('busy', `${describe}; removing a node would raise usage above ${policy.upThresholdPct - policy.downMarginPct}% (up-threshold ${policy.upThresholdPct}% less margin ${policy.downMarginPct})`);
   }
 
   // The gears must all fit elsewhere in their district, by the drain planner itself.
@@ -382,7 +400,7 @@ function planScaleDown(snapshot: ScaleSnapshot, policy: ScalePolicy, now: number
     refusals.push(`${node.name}: ${plan.reason}`);
   }
   if (chosen === undefined) {
-    return noop(`${describe}; no node can be removed: its gears would not fit elsewhere in its district (${refusals.join('; ')})`);
+    return noop('cannot-remove', `${describe}; no node can be removed: its gears would not fit elsewhere in its district (${refusals.join('; ')})`);
   }
 
   const since = memory.underusedSince ?? now;
@@ -405,7 +423,7 @@ function planScaleDown(snapshot: ScaleSnapshot, policy: ScalePolicy, now: number
           : memory.lastScaleDownAt !== null && readyAt === memory.lastScaleDownAt + policy.scaleDownCooldownMs
             ? `the cooldown after the last scale-down`
             : `backing off after ${memory.failures} failure(s)`;
-    return wait(`${describe}; ${what}: waiting for ${cause} until ${new Date(readyAt).toISOString()}`, readyAt, since);
+    return wait('underused', `${describe}; ${what}: waiting for ${cause} until ${new Date(readyAt).toISOString()}`, readyAt, since);
   }
   return freeze({
     ...base,
@@ -422,7 +440,7 @@ function planScaleDown(snapshot: ScaleSnapshot, policy: ScalePolicy, now: number
 /**
  * Usage over the pool's schedulable nodes; hosts asked for and not registered count as
  * provisioning. Refused gears count as demand while recent (`unplacedTtlMs`) and not yet answered
- * by a scale-up request made after them.
+ * by a scale-up request or a node that joined after them.
  */
 export function measureUsage(snapshot: Pick<ScaleSnapshot, 'nodes' | 'pendingScaleUps' | 'memory'>, policy: Pick<ScalePolicy, 'unplacedTtlMs'>, now: number): PoolUsage {
   let activeGears = 0;
@@ -441,7 +459,10 @@ export function measureUsage(snapshot: Pick<ScaleSnapshot, 'nodes' | 'pendingSca
   }
   const provisioning = snapshot.pendingScaleUps.reduce((sum, each) => sum + Math.max(0, each.count - each.registered), 0);
   const { unplaced, lastScaleUpAt } = snapshot.memory;
-  const answered = unplaced === null || (lastScaleUpAt !== null && unplaced.at <= lastScaleUpAt);
+  // A node that joined since the refusal is its answer too: the waiting request retries on it,
+  // and records a new refusal if it still does not fit.
+  const answered =
+    unplaced === null || (lastScaleUpAt !== null && unplaced.at <= lastScaleUpAt) || snapshot.nodes.some((node) => node.state === 'active' && node.createdAt >= unplaced.at);
   const unplacedGears = answered || now - unplaced.at > policy.unplacedTtlMs ? 0 : unplaced.gears;
   const pct = capacity === 0 ? (activeGears + unplacedGears > 0 ? 100 : 0) : Math.round((activeGears * 10000) / capacity) / 100;
   return Object.freeze({ activeGears, capacity, pct, schedulableNodes, countedNodes: present + provisioning, provisioning, unplacedGears });

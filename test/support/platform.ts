@@ -47,6 +47,11 @@ export interface PlatformOptions {
   readonly brokerEnv?: Partial<Record<BrokerConfKey, string>>;
   /** Broker and router log level (default silent; agents always log to their agent.log). */
   readonly logLevel?: string;
+  /**
+   * The broker's autoscaler runs with the local provider (AUTOSCALE_PROVIDER=local): it starts
+   * the agents itself (the pool's min first), and `provider` is its provider. `nodes` is ignored.
+   */
+  readonly autoscale?: boolean;
 }
 
 export interface PlatformUser {
@@ -202,17 +207,27 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
         NODE_BOOTSTRAP_TOKEN: BOOTSTRAP_TOKEN,
         ROUTER_TOKEN,
         BROKER_LOG_LEVEL: logLevel,
+        ...(options.autoscale ? { AUTOSCALE_PROVIDER: 'local' } : {}),
         ...options.brokerEnv,
       },
     });
-    broker = await startBroker({ config, listen: true, controllers: true });
+    broker = await startBroker({
+      config,
+      listen: true,
+      controllers: true,
+      // The agents carry the home in their environment, so close() finds any that outlive a stop.
+      agentEnv: { GEARTIDE_HOME: home },
+      // Before the autoscaler's first pass, so its first scale-up has a district to join.
+      prepare: async (context) => void (await context.districts.create({ name: PLATFORM_DISTRICT })),
+    });
     const { store } = broker.context;
     const { token: adminToken } = await createUserWithToken(store, { login: 'admin', role: 'admin', maxGears: 100_000, now: Date.now() });
-    await broker.context.districts.create({ name: PLATFORM_DISTRICT });
 
     router = await startRouter({ broker: { url: broker.url, token: ROUTER_TOKEN }, port: 0, name: 'platform-router', log: pino({ level: logLevel }) });
     routerPool = new Pool(router.url, { connections: 64, pipelining: 1 });
-    provider = new LocalProvider({
+    provider = options.autoscale
+      ? (broker.providers.get(config.autoscale.pools[0]!.name) as LocalProvider)
+      : new LocalProvider({
       home,
       brokerUrl: broker.url,
       bootstrapToken: BOOTSTRAP_TOKEN,
@@ -336,7 +351,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
       },
       close,
     };
-    if ((options.nodes ?? 3) > 0) await addNodes(options.nodes ?? 3);
+    if (!options.autoscale && (options.nodes ?? 3) > 0) await addNodes(options.nodes ?? 3);
     return platform;
   } catch (error) {
     await close();

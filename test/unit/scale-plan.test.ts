@@ -70,7 +70,7 @@ function snapshot(input: Input): ScaleSnapshot {
   };
 }
 
-type Want = { kind: ScalePlan['kind']; reason?: RegExp; count?: number; district?: string; node?: string; exhausted?: string | null; memory?: Partial<PoolMemory> };
+type Want = { kind: ScalePlan['kind']; code?: string; reason?: RegExp; count?: number; district?: string; node?: string; exhausted?: string | null; memory?: Partial<PoolMemory> };
 
 /** Long ago enough that no delay or cooldown applies. */
 const QUIET: Partial<PoolMemory> = { lastScaleUpAt: NOW - 120 * MINUTE, lastScaleDownAt: NOW - 120 * MINUTE, underusedSince: NOW - 30 * MINUTE };
@@ -148,6 +148,10 @@ const cases: Record<string, { input: Input; want: Want }> = {
   'a refusal answered by a later scale-up request no longer counts': {
     input: { nodes: [node('n1', 5), node('n2', 5)], memory: { ...QUIET, lastScaleUpAt: NOW - 30_000, unplaced: { gears: 12, district: null, at: NOW - 60_000 } } },
     want: { kind: 'noop' },
+  },
+  'a refusal answered by a node that joined after it no longer counts (the waiting request retries there)': {
+    input: { nodes: [node('n1', 4, { maxActiveGears: 4 }), node('n2', 0, { maxActiveGears: 4, createdAt: NOW - 10_000 })], memory: { ...QUIET, lastScaleUpAt: NOW - 60_000, unplaced: { gears: 2, district: null, at: NOW - 20_000 } } },
+    want: { kind: 'noop', code: 'busy' },
   },
   'a refusal in a named district scales up into that district': {
     input: { nodes: [node('n1', 5)], districts: [district('east', 100), district('west', 5000)], memory: { unplaced: { gears: 1, district: 'east', at: NOW - 1000 } } },
@@ -272,6 +276,7 @@ describe('planScale', () => {
       assert.equal(plan.kind, want.kind, `kind (reason: ${plan.reason})`);
       assert.ok(Object.isFrozen(plan), 'the plan is frozen');
       if (want.reason) assert.match(plan.reason, want.reason);
+      if (want.code !== undefined) assert.equal(plan.kind === 'wait' || plan.kind === 'noop' ? plan.code : undefined, want.code, plan.reason);
       if (want.count !== undefined) assert.equal(plan.kind === 'scale-up' ? plan.count : undefined, want.count, plan.reason);
       if (want.district !== undefined) assert.equal(plan.kind === 'scale-up' ? plan.districtName : undefined, want.district);
       if (want.node !== undefined) assert.equal(plan.kind === 'scale-down' || plan.kind === 'cancel-drain' ? plan.nodeName : undefined, want.node, plan.reason);

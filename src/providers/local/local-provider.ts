@@ -18,14 +18,23 @@ export interface LocalProviderOptions {
   readonly maxActiveGears: number;
   /** Node names are `<prefix><n>`; default `local-node-`. */
   readonly namePrefix?: string;
-  /** Most node hosts this machine may run (reported by headroom()); null: no limit. */
-  readonly maxNodes?: number | null;
+  /** The state file's name under `home` (one per pool); default `local-provider.json`. */
+  readonly stateFile?: string;
+  /**
+   * Most node hosts this machine may run (reported by headroom()); null: no limit. A function is
+   * asked on every call, as a cloud's quota would be: raising it needs no restart.
+   */
+  readonly maxNodes?: number | null | (() => number | null);
+  /** How long a new host takes to "boot" before its agent starts (a cloud's boot time); default 0. */
+  readonly bootDelayMs?: number;
   /** Extra environment for the agents (tests shorten intervals with it). */
   readonly agentEnv?: NodeJS.ProcessEnv;
 }
 
 interface LocalNodeRecord {
   name: string;
+  /** When its agent is due to start (boot delay); absent for hosts started at once. */
+  bootAt?: number;
   scaleEventId: string | null;
   district: string | null;
   createdAt: number;
@@ -52,18 +61,24 @@ export class LocalProvider implements Provider {
   private readonly statePath: string;
   private readonly prefix: string;
   private state: LocalProviderState;
+  private readonly bootTimers = new Set<NodeJS.Timeout>();
 
   constructor(private readonly options: LocalProviderOptions) {
     mkdirSync(options.home, { recursive: true });
-    this.statePath = join(options.home, 'local-provider.json');
+    this.statePath = join(options.home, options.stateFile ?? 'local-provider.json');
     this.prefix = options.namePrefix ?? 'local-node-';
     this.state = existsSync(this.statePath) ? (JSON.parse(readFileSync(this.statePath, 'utf8')) as LocalProviderState) : { nextIndex: 1, nodes: [] };
   }
 
-  /** Brings back the hosts of an earlier run: adopts live agents, starts the others again. */
+  /**
+   * Brings back the hosts of an earlier run: adopts live agents, starts the others again (a host
+   * still "booting" starts when its boot delay is over).
+   */
   async resume(): Promise<void> {
     for (const record of this.state.nodes) {
-      if (!isSameProcess(record.pid, record.pidStartTime)) this.spawnAgent(record);
+      if (isSameProcess(record.pid, record.pidStartTime)) continue;
+      if (record.bootAt !== undefined) this.bootLater(record);
+      else this.spawnAgent(record);
     }
     this.save();
   }
@@ -78,24 +93,28 @@ export class LocalProvider implements Provider {
     if (already.length > 0) return already.map((node) => this.view(node));
     const { nodes: room } = await this.headroom();
     if (room !== null && room < request.count) {
-      const why = `LOCAL_MAX_NODES=${this.options.maxNodes} and ${this.state.nodes.length} node host(s) run, so ${room} more may start`;
+      const why = `LOCAL_MAX_NODES=${this.maxNodes()} and ${this.state.nodes.length} node host(s) run, so ${room} more may start`;
       throw new ExhaustedError('cloud_exhausted', `local provider cannot start ${request.count} node host(s): ${why}`, { profile: this.options.gearProfile, district: request.district });
     }
     const created: LocalNodeRecord[] = [];
+    const bootDelay = this.options.bootDelayMs ?? 0;
     for (let index = 0; index < request.count; index++) {
+      const now = Date.now();
       const record: LocalNodeRecord = {
         name: `${this.prefix}${this.state.nextIndex++}`,
         scaleEventId: request.scaleEventId,
         district: request.district,
-        createdAt: Date.now(),
+        createdAt: now,
         pid: null,
         pidStartTime: null,
+        ...(bootDelay > 0 ? { bootAt: now + bootDelay } : {}),
       };
       // IMPORTANT: record the host before starting it, because a crash in between must leave
       // a host the next run knows about (and restarts), not an unknown process.
       this.state.nodes.push(record);
       this.save();
-      this.spawnAgent(record);
+      if (record.bootAt !== undefined) this.bootLater(record);
+      else this.spawnAgent(record);
       this.save();
       created.push(record);
     }
@@ -106,6 +125,7 @@ export class LocalProvider implements Provider {
     for (const name of names) {
       const record = this.state.nodes.find((node) => node.name === name);
       if (!record) continue; // already gone
+      delete record.bootAt; // a host deleted while booting never starts
       await stopAgent(record);
       rmSync(this.nodeDir(name), { recursive: true, force: true });
       this.state.nodes = this.state.nodes.filter((node) => node.name !== name);
@@ -118,7 +138,7 @@ export class LocalProvider implements Provider {
   }
 
   async headroom(): Promise<Headroom> {
-    const max = this.options.maxNodes ?? null;
+    const max = this.maxNodes();
     if (max === null) return { nodes: null };
     const left = Math.max(0, max - this.state.nodes.length);
     return left === 0 ? { nodes: 0, reason: `LOCAL_MAX_NODES=${max} node hosts are running` } : { nodes: left };
@@ -126,8 +146,29 @@ export class LocalProvider implements Provider {
 
   /** Stops every agent this provider runs (they stop their gears); the hosts stay recorded. */
   async close(): Promise<void> {
+    for (const timer of this.bootTimers) clearTimeout(timer);
+    this.bootTimers.clear();
     await Promise.all(this.state.nodes.map((record) => stopAgent(record)));
     this.save();
+  }
+
+  private maxNodes(): number | null {
+    const max = this.options.maxNodes ?? null;
+    return typeof max === 'function' ? max() : max;
+  }
+
+  /** Starts the agent when the host's boot delay is over (at once if it already is). */
+  private bootLater(record: LocalNodeRecord): void {
+    const timer = setTimeout(() => {
+      this.bootTimers.delete(timer);
+      // Deleted meanwhile, or already started: nothing to boot.
+      if (record.bootAt === undefined || !this.state.nodes.includes(record)) return;
+      delete record.bootAt;
+      this.spawnAgent(record);
+      this.save();
+    }, Math.max(0, (record.bootAt ?? 0) - Date.now()));
+    timer.unref();
+    this.bootTimers.add(timer);
   }
 
   private nodeDir(name: string): string {
@@ -161,14 +202,15 @@ export class LocalProvider implements Provider {
 
   private view(record: LocalNodeRecord): ProviderNode {
     const alive = isSameProcess(record.pid, record.pidStartTime);
+    const booting = record.bootAt !== undefined;
     return {
       name: record.name,
       providerId: `local:${record.name}`,
-      status: alive ? 'running' : 'failed',
+      status: booting ? 'creating' : alive ? 'running' : 'failed',
       scaleEventId: record.scaleEventId,
       district: record.district,
       createdAt: record.createdAt,
-      ...(alive ? {} : { error: 'the node agent process is not running' }),
+      ...(alive || booting ? {} : { error: 'the node agent process is not running' }),
     };
   }
 

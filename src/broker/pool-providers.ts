@@ -1,0 +1,64 @@
+import type { Logger } from 'pino';
+
+import { ConfigError } from '../core/errors.ts';
+import { LocalProvider } from '../providers/local/local-provider.ts';
+import type { Provider } from '../providers/provider.ts';
+import { rereadBrokerConfig, type BrokerConfig, type PoolConfig } from './broker-config.ts';
+
+/** The provider of the default pool keeps the names and state file `geartide up` always used. */
+const DEFAULT_PREFIX = 'local-node-';
+
+export interface PoolProviderOptions {
+  /** The URL node agents reach the broker at. */
+  readonly brokerUrl: string;
+  /** Extra environment for local node agents (tests shorten their intervals with it). */
+  readonly agentEnv?: NodeJS.ProcessEnv;
+  readonly log: Logger;
+}
+
+/**
+ * One provider per pool, as AUTOSCALE_PROVIDER says; empty when it is `none`. Local providers
+ * resume the hosts an earlier run recorded (adopting live agents) before they are returned.
+ */
+export async function createPoolProviders(config: BrokerConfig, options: PoolProviderOptions): Promise<Map<string, Provider>> {
+  const providers = new Map<string, Provider>();
+  const { autoscale } = config;
+  if (autoscale.provider === 'none') return providers;
+  if (config.nodeBootstrapToken === undefined) {
+    throw new ConfigError(`AUTOSCALE_PROVIDER=${autoscale.provider} starts node agents, which need NODE_BOOTSTRAP_TOKEN to register; set it`, 'NODE_BOOTSTRAP_TOKEN');
+  }
+  let lastLimit = autoscale.localMaxNodes;
+  // Re-read on every headroom() call, as a cloud's quota is: raising LOCAL_MAX_NODES in
+  // broker.conf lets an exhausted pool recover without a restart. A file broken meanwhile
+  // keeps the last good value (and says so).
+  const localMaxNodes = (): number | null => {
+    try {
+      lastLimit = rereadBrokerConfig(config).autoscale.localMaxNodes;
+    } catch (error) {
+      options.log.warn({ err: error }, 'broker.conf could not be re-read for LOCAL_MAX_NODES; keeping the last value');
+    }
+    return lastLimit;
+  };
+  for (const pool of autoscale.pools) {
+    const isDefault = pool.gearProfile === config.defaultGearSize && pool.district === null;
+    const provider = new LocalProvider({
+      home: config.home,
+      brokerUrl: options.brokerUrl,
+      bootstrapToken: config.nodeBootstrapToken,
+      gearProfile: pool.gearProfile,
+      maxActiveGears: pool.maxActiveGears,
+      namePrefix: isDefault ? DEFAULT_PREFIX : `local-${poolSlug(pool)}-node-`,
+      stateFile: isDefault ? 'local-provider.json' : `local-provider-${poolSlug(pool)}.json`,
+      maxNodes: localMaxNodes,
+      bootDelayMs: autoscale.localBootDelaySeconds * 1000,
+      ...(options.agentEnv ? { agentEnv: options.agentEnv } : {}),
+    });
+    await provider.resume();
+    providers.set(pool.name, provider);
+  }
+  return providers;
+}
+
+function poolSlug(pool: PoolConfig): string {
+  return pool.district === null ? pool.gearProfile : `${pool.gearProfile}-${pool.district}`;
+}

@@ -1,0 +1,131 @@
+import type { Logger } from 'pino';
+
+import type { DrainGear } from '../core/drain-plan.ts';
+import type { ScalePolicy, ScaleSnapshot } from '../core/scale-plan.ts';
+import type { Provider } from '../providers/provider.ts';
+import type { Store } from '../store/store.ts';
+import type { AutoscaleConfig, PoolConfig } from './broker-config.ts';
+
+/** What the journal holds for a scale-up (operation kind `scale-up`, subject `pool:<name>`). */
+export interface ScaleUpData {
+  readonly pool: string;
+  readonly scaleEventId: string;
+  readonly count: number;
+  readonly district: string;
+  readonly reason: string;
+  /** Hosts that have not registered by then are deleted and the scale-up fails. */
+  readonly deadlineAt: number;
+  /** The hosts the provider accepted (filled in once it has). */
+  readonly nodes: readonly string[];
+}
+
+/** What the journal holds for a scale-down (operation kind `scale-down`, subject `node:<name>`). */
+export interface ScaleDownData {
+  readonly pool: string;
+  readonly nodeId: string;
+  readonly nodeName: string;
+  readonly reason: string;
+  /** The drain emptying the node, once started. */
+  readonly drainId: string | null;
+}
+
+export const SCALE_UP = 'scale-up';
+export const SCALE_DOWN = 'scale-down';
+
+/** The planner's policy for one pool, from broker.conf. */
+export function scalePolicy(config: AutoscaleConfig, pool: PoolConfig): ScalePolicy {
+  return {
+    pool: pool.name,
+    gearProfile: pool.gearProfile,
+    district: pool.district,
+    minNodes: pool.minNodes,
+    maxNodes: pool.maxNodes,
+    maxActiveGearsPerNode: pool.maxActiveGears,
+    maxNodesPerScaleUp: config.maxNodesPerScaleUp,
+    upThresholdPct: config.upThresholdPct,
+    downMarginPct: config.downMarginPct,
+    unneededTimeMs: config.unneededTimeSeconds * 1000,
+    scaleUpCooldownMs: config.scaleUpCooldownSeconds * 1000,
+    scaleDownCooldownMs: config.scaleDownCooldownSeconds * 1000,
+    delayAfterAddMs: config.delayAfterAddSeconds * 1000,
+    // A waiting app create re-records its refusal on every retry, so a refusal stays fresh while
+    // someone waits, and fades two passes after the last one gave up.
+    unplacedTtlMs: (config.appCreateWaitSeconds + 2 * config.intervalSeconds) * 1000,
+    backoffBaseMs: config.backoffInitialSeconds * 1000,
+    backoffMaxMs: config.backoffMaxSeconds * 1000,
+  };
+}
+
+/** The pool a gear profile (and district) belongs to, or undefined when no pool manages it. */
+export function poolFor(pools: readonly PoolConfig[], gearProfile: string, districtName: string | null): PoolConfig | undefined {
+  return pools.find((pool) => pool.gearProfile === gearProfile && (pool.district === null || pool.district === districtName));
+}
+
+type SnapshotStore = Pick<Store, 'listNodes' | 'listDistricts' | 'listGears' | 'countActiveGearsByNode' | 'listOperations' | 'getPoolMemory'>;
+
+/**
+ * Reads everything `planScale` needs for one pool: its nodes with their gear counts, the
+ * districts of its profile, its running scale operations, its memory, and the provider's
+ * headroom (null when the provider could not be asked: the plan then does not scale up).
+ */
+export async function loadScaleSnapshot(store: SnapshotStore, pool: PoolConfig, provider: Pick<Provider, 'headroom'>, log: Logger): Promise<ScaleSnapshot> {
+  const districts = (await store.listDistricts()).filter((district) => district.gearProfile === pool.gearProfile);
+  const poolDistrictId = pool.district === null ? null : (districts.find((district) => district.name === pool.district)?.id ?? '');
+  const nodes = (await store.listNodes({ gearProfile: pool.gearProfile })).filter(
+    (node) => node.state !== 'gone' && (poolDistrictId === null || node.districtId === poolDistrictId),
+  );
+  const nodeIds = new Set(nodes.map((node) => node.id));
+  const active = await store.countActiveGearsByNode([...nodeIds]);
+
+  const gearsByNode = new Map<string, DrainGear[]>();
+  const gearsByApp = new Map<string, Map<string, number>>();
+  for (const gear of await store.listGears()) {
+    if (!nodeIds.has(gear.nodeId)) continue;
+    let list = gearsByNode.get(gear.nodeId);
+    if (list === undefined) gearsByNode.set(gear.nodeId, (list = []));
+    list.push({ id: gear.id, appId: gear.appId, active: gear.desiredState === 'started' });
+    let counts = gearsByApp.get(gear.appId);
+    if (counts === undefined) gearsByApp.set(gear.appId, (counts = new Map()));
+    counts.set(gear.nodeId, (counts.get(gear.nodeId) ?? 0) + 1);
+  }
+
+  const running = await store.listOperations({ status: ['running'] });
+  const registeredByEvent = new Map<string, number>();
+  for (const node of nodes) if (node.scaleEventId !== null) registeredByEvent.set(node.scaleEventId, (registeredByEvent.get(node.scaleEventId) ?? 0) + 1);
+  const pendingScaleUps = running
+    .filter((operation) => operation.kind === SCALE_UP && (operation.data as unknown as ScaleUpData).pool === pool.name)
+    .map((operation) => {
+      const data = operation.data as unknown as ScaleUpData;
+      return { operationId: operation.id, count: data.count, registered: Math.min(data.count, registeredByEvent.get(data.scaleEventId) ?? 0), requestedAt: operation.createdAt };
+    });
+  const down = running.find((operation) => operation.kind === SCALE_DOWN && (operation.data as unknown as ScaleDownData).pool === pool.name);
+  const downData = down?.data as unknown as ScaleDownData | undefined;
+
+  let headroom: ScaleSnapshot['headroom'] = null;
+  try {
+    headroom = await provider.headroom();
+  } catch (error) {
+    log.warn({ err: error, pool: pool.name }, 'the provider could not report its headroom');
+  }
+
+  return {
+    nodes: nodes.map((node) => ({
+      id: node.id,
+      name: node.name,
+      districtId: node.districtId,
+      state: node.state,
+      maxActiveGears: node.maxActiveGears,
+      activeGears: active.get(node.id) ?? 0,
+      gears: gearsByNode.get(node.id)?.length ?? 0,
+      createdAt: node.createdAt,
+    })),
+    districts: districts.map((district) => ({ id: district.id, name: district.name, gearProfile: district.gearProfile, availableUids: district.availableUids })),
+    pendingScaleUps,
+    runningScaleDown:
+      down && downData ? { operationId: down.id, nodeId: downData.nodeId, nodeName: downData.nodeName, phase: down.phase, startedAt: down.createdAt } : null,
+    headroom,
+    gearsOnNode: (nodeId) => gearsByNode.get(nodeId) ?? [],
+    gearsByApp,
+    memory: await store.getPoolMemory(pool.name),
+  };
+}
