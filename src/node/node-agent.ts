@@ -134,16 +134,24 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<Running
       server.close(() => done());
       server.closeAllConnections();
     });
-  if (!client.hasCredential) {
+  // With a bootstrap token at hand the agent registers at every start, not only the first: a
+  // restarted agent may listen on another port (`geartide up`, a broker that restarted its local
+  // agents), and registering again is what tells the broker its endpoint — a move's copy pulls
+  // from that URL. Registering again keeps the node's id, district, state and gears.
+  if (!client.hasCredential || options.bootstrapToken !== undefined) {
     try {
       await client.register();
     } catch (error) {
-      if (!(error instanceof BrokerRequestError) || !error.transient) {
+      const transient = error instanceof BrokerRequestError && error.transient;
+      // A refusal with a credential stored (a rotated bootstrap token, say) is no reason to stop
+      // an agent that could carry on as before; without one it is an operator's to fix.
+      if (!transient && !client.hasCredential) {
         await closeServer();
         lock.release();
         throw error;
       }
-      log.warn({ err: error.message }, 'broker unreachable at start; registering in the background');
+      if (transient && client.hasCredential) client.registerSoon();
+      log.warn({ err: (error as Error).message }, client.hasCredential ? 'could not register again at start; going on with the stored credential' : 'broker unreachable at start; registering in the background');
     }
   }
 

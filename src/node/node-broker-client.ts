@@ -79,6 +79,18 @@ export class NodeBrokerClient {
     return this.credential !== undefined;
   }
 
+  /** Whether a registration is still owed (asked for by `registerSoon`, not yet accepted). */
+  private registrationOwed = false;
+
+  /**
+   * Registers again before the next authorized call, however long the broker takes to answer:
+   * for an agent that could not register at start and carries on with its stored credential,
+   * so the broker still learns its current endpoint once it is back.
+   */
+  registerSoon(): void {
+    this.registrationOwed = true;
+  }
+
   /** Registers (again) and stores the new credential. Concurrent callers share one registration. */
   register(): Promise<void> {
     this.registering ??= this.registerOnce().finally(() => (this.registering = undefined));
@@ -180,6 +192,16 @@ export class NodeBrokerClient {
   /** A request with the node credential; on 401, registers again once and retries. */
   private async authorized(method: string, path: string, body?: unknown, signal?: AbortSignal, binary = false): Promise<{ status: number; json?: unknown; bytes?: Uint8Array }> {
     if (this.credential === undefined) await this.register();
+    else if (this.registrationOwed) {
+      try {
+        await this.register();
+      } catch (error) {
+        // Unreachable: try again on the next call. Refused: the stored credential still serves.
+        if (error instanceof BrokerRequestError && error.transient) throw error;
+        this.options.log.warn({ err: (error as Error).message }, 'the broker refused to register this node again; going on with the stored credential');
+      }
+      this.registrationOwed = false;
+    }
     const credential = this.credential!;
     try {
       return await this.send(method, path, credential, body, signal, binary);
