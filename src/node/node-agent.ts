@@ -134,11 +134,12 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<Running
       server.close(() => done());
       server.closeAllConnections();
     });
-  // With a bootstrap token at hand the agent registers at every start, not only the first: a
-  // restarted agent may listen on another port (`geartide up`, a broker that restarted its local
-  // agents), and registering again is what tells the broker its endpoint — a move's copy pulls
-  // from that URL. Registering again keeps the node's id, district, state and gears.
-  if (!client.hasCredential || options.bootstrapToken !== undefined) {
+  // A restarted agent that listens on another port (`geartide up` again, a broker that restarted
+  // its local agents) registers again, with the bootstrap token when it has one: registering is
+  // what tells the broker its endpoint, which a move's copy pulls from. It keeps the node's id,
+  // district, state and gears; a restart on the same endpoint keeps its credential.
+  const moved = client.hasCredential && client.registeredEndpoint !== endpoint && options.bootstrapToken !== undefined;
+  if (!client.hasCredential || moved) {
     try {
       await client.register();
     } catch (error) {

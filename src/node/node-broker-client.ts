@@ -68,8 +68,12 @@ export class NodeBrokerClient {
     if (stored && stored.brokerUrl === this.brokerUrl && stored.name === options.registration.name) {
       this.credential = stored.credential;
       this.heartbeatIntervalSeconds = stored.heartbeatIntervalSeconds;
+      this.registeredEndpoint = stored.endpoint;
     }
   }
+
+  /** The endpoint the stored credential was registered with (undefined: unknown). */
+  registeredEndpoint: string | undefined;
 
   get brokerUrl(): string {
     return this.options.brokerUrl.replace(/\/+$/, '');
@@ -111,7 +115,8 @@ export class NodeBrokerClient {
       ...(registration.scaleEventId !== undefined ? { scaleEventId: registration.scaleEventId } : {}),
     });
     const { credential, heartbeatIntervalSeconds } = body.json as { credential: string; heartbeatIntervalSeconds: number };
-    writeNodeCredential(this.options.credentialFile, { brokerUrl: this.brokerUrl, name: registration.name, credential, heartbeatIntervalSeconds });
+    writeNodeCredential(this.options.credentialFile, { brokerUrl: this.brokerUrl, name: registration.name, credential, heartbeatIntervalSeconds, endpoint: registration.endpoint });
+    this.registeredEndpoint = registration.endpoint;
     this.credential = credential;
     this.heartbeatIntervalSeconds = heartbeatIntervalSeconds;
     this.options.log.info({ heartbeatIntervalSeconds }, 'registered with the broker');

@@ -7,6 +7,8 @@ export interface StoredNodeCredential {
   readonly name: string;
   readonly credential: string;
   readonly heartbeatIntervalSeconds: number;
+  /** The endpoint the agent registered with (absent in files written before it was kept). */
+  readonly endpoint?: string;
 }
 
 export function readNodeCredential(path: string): StoredNodeCredential | undefined {

@@ -39,19 +39,29 @@ describe('node agent: registration and credentials', () => {
     assert.match(first, /^gtn_/);
     await agent.stop();
 
-    // A plain restart: same credential, no new registration.
-    agent = await platform.startAgent('cred', { maxActiveGears: 7 });
+    // A plain restart on the same endpoint: same credential, no new registration.
+    const port = new URL(agent.url).port;
+    agent = await platform.startAgent('cred', { maxActiveGears: 7, listen: `127.0.0.1:${port}` });
     await heartbeatAfter('cred', Date.now());
     assert.equal(credentialOf(agent.stateDir), first);
     assert.equal(await registrations('cred'), 1);
     await agent.stop();
 
+    // A restart on another port registers again, so the broker knows where the agent is now.
+    agent = await platform.startAgent('cred', { maxActiveGears: 7 });
+    assert.notEqual(new URL(agent.url).port, port);
+    assert.equal((await platform.api('GET', '/nodes/cred', { token: platform.adminToken })).endpoint, agent.url);
+    assert.equal(await registrations('cred'), 2);
+    const second = credentialOf(agent.stateDir);
+    assert.notEqual(second, first);
+    await agent.stop();
+
     // Someone else registers the name: the stored credential is rotated away, the broker answers 401.
     await platform.api('POST', '/nodes/register', { token: BOOTSTRAP, body: { name: 'cred', gearProfile: 'small', maxActiveGears: 7 }, status: 201 });
-    agent = await platform.startAgent('cred', { maxActiveGears: 7 });
+    agent = await platform.startAgent('cred', { maxActiveGears: 7, listen: new URL(agent.url).host });
     await heartbeatAfter('cred', Date.now());
-    assert.notEqual(credentialOf(agent.stateDir), first);
-    assert.equal(await registrations('cred'), 3);
+    assert.notEqual(credentialOf(agent.stateDir), second);
+    assert.equal(await registrations('cred'), 4);
     await agent.stop();
   });
 
