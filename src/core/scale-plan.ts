@@ -382,8 +382,15 @@ function planScaleDown(snapshot: ScaleSnapshot, policy: ScalePolicy, now: number
     return noop('busy', `${describe}; removing a node would raise usage above ${policy.upThresholdPct - policy.downMarginPct}% (up-threshold ${policy.upThresholdPct}% less margin ${policy.downMarginPct})`);
   }
 
-  // The gears must all fit elsewhere in their district, by the drain planner itself.
-  let placement: PlacementSnapshot | undefined;
+  // The gears must all fit elsewhere in their district (a gear keeps its UID only there), by the
+  // drain planner itself. Two economies keep this cheap at 10,000 nodes: a count of the free
+  // slots of each district rules out, without a simulation, a node whose active gears cannot fit;
+  // and the simulation runs on a snapshot of the candidate's district only.
+  const freeByDistrict = new Map<string, number>();
+  const schedulable = snapshot.nodes.filter((node) => node.state === 'active' && node.districtId !== null);
+  for (const node of schedulable) freeByDistrict.set(node.districtId!, (freeByDistrict.get(node.districtId!) ?? 0) + Math.max(0, node.maxActiveGears - node.activeGears));
+  const districtNames = new Map(snapshot.districts.map((district) => [district.id, district.name]));
+  const placements = new Map<string, PlacementSnapshot>();
   let chosen: ScaleNode | undefined;
   const refusals: string[] = [];
   for (const node of candidates.slice(0, SCALE_DOWN_CANDIDATES)) {
@@ -391,7 +398,14 @@ function planScaleDown(snapshot: ScaleSnapshot, policy: ScalePolicy, now: number
       chosen = node;
       break;
     }
-    placement ??= toPlacementSnapshot(snapshot, policy);
+    const district = node.districtId!;
+    const free = (freeByDistrict.get(district) ?? 0) - Math.max(0, node.maxActiveGears - node.activeGears);
+    if (node.activeGears > free) {
+      refusals.push(`${node.name}: its ${node.activeGears} active gear(s) need as many slots, and the other active nodes of district ${districtNames.get(district) ?? district} have ${free} free`);
+      continue;
+    }
+    let placement = placements.get(district);
+    if (placement === undefined) placements.set(district, (placement = toPlacementSnapshot(schedulable.filter((each) => each.districtId === district), snapshot, policy)));
     const plan = planDrain(placement, { nodeId: node.id, gears: snapshot.gearsOnNode(node.id), gearsByApp: snapshot.gearsByApp });
     if (plan.kind === 'drain') {
       chosen = node;
@@ -487,9 +501,10 @@ export function backoffUntil(memory: PoolMemory, policy: Pick<ScalePolicy, 'back
   return memory.lastFailureAt + delay;
 }
 
-function toPlacementSnapshot(snapshot: ScaleSnapshot, policy: ScalePolicy): PlacementSnapshot {
+/** The placement planner's view of some of the pool's nodes (a drain only looks in its district). */
+function toPlacementSnapshot(nodes: readonly ScaleNode[], snapshot: ScaleSnapshot, policy: ScalePolicy): PlacementSnapshot {
   return createPlacementSnapshot({
-    nodes: snapshot.nodes.map((node) => ({ id: node.id, name: node.name, gearProfile: policy.gearProfile, districtId: node.districtId, state: node.state, maxActiveGears: node.maxActiveGears, activeGears: node.activeGears })),
+    nodes: nodes.map((node) => ({ id: node.id, name: node.name, gearProfile: policy.gearProfile, districtId: node.districtId, state: node.state, maxActiveGears: node.maxActiveGears, activeGears: node.activeGears })),
     districts: snapshot.districts,
   });
 }
