@@ -146,7 +146,7 @@ export const BROKER_CONF_KEYS = {
     default: undefined,
     min: 0,
     max: 10_000,
-    doc: 'Most node hosts the `local` provider runs (its "quota", reported as headroom, so exhaustion can be seen on one machine). Unset: no limit.',
+    doc: 'Most node hosts the `local` provider runs per pool (its "quota", reported as headroom, so exhaustion can be seen on one machine). Re-read from broker.conf on every pass, as a cloud\'s quota is: raising it needs no restart. Unset: no limit.',
   },
   LOCAL_BOOT_DELAY: { kind: 'integer', default: '0', min: 0, max: 3600, doc: 'Seconds the `local` provider waits before it starts a new node agent (a cloud\'s boot time, for trying the autoscaler).' },
   API_BODY_LIMIT: {

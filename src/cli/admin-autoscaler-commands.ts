@@ -49,14 +49,15 @@ export function renderStatus(status: ApiAutoscalerStatus): string {
       { header: 'min–max', value: (pool) => `${pool.min}–${pool.max}`, align: 'right' },
       { header: 'active/capacity', value: (pool) => `${pool.usage.activeGears}/${pool.usage.capacity}`, align: 'right' },
       { header: 'usage', value: (pool) => `${pool.usage.pct}%`, align: 'right' },
-      { header: 'state', value: (pool) => (pool.exhausted ? 'EXHAUSTED' : pool.paused ? 'paused' : pool.operations.length > 0 ? pool.operations.map((op) => op.kind).join(', ') : 'ok') },
+      { header: 'state', value: (pool) => (pool.exhausted || pool.plan.exhausted ? 'EXHAUSTED' : pool.paused ? 'paused' : pool.operations.length > 0 ? pool.operations.map((op) => op.kind).join(', ') : 'ok') },
       { header: 'next', value: (pool) => pool.plan.kind },
     ],
     status.pools,
   );
-  const lines = [`provider ${status.provider}, every ${status.intervalSeconds} s, up at ${status.upThresholdPct}%, down only if ≤ ${status.upThresholdPct - status.downMarginPct}% after${status.leader ? '' : ' (another broker leads)'}`, '', table, ''];
+  const lines = [`provider ${status.provider}, every ${status.intervalSeconds} s, up at ${status.upThresholdPct}%, down only if ≤ ${status.upThresholdPct - status.downMarginPct}% after${status.leader ? '' : ' (this broker is not the leader: another runs the passes, or none has run yet)'}`, '', table, ''];
   for (const pool of status.pools) {
     if (pool.exhausted) lines.push(`pool ${pool.name} is EXHAUSTED since ${pool.exhausted.since}: ${pool.exhausted.reason}`);
+    else if (pool.plan.exhausted) lines.push(`pool ${pool.name} is EXHAUSTED: ${pool.plan.exhausted}`);
     if (pool.paused) lines.push(`pool ${pool.name} is paused by ${pool.paused.by} since ${pool.paused.at}`);
     if (pool.failures > 0) lines.push(`pool ${pool.name}: ${pool.failures} failure(s) in a row, last: ${pool.lastFailure}`);
     for (const operation of pool.operations) lines.push(`pool ${pool.name}: ${operation.kind} ${operation.node ?? `of ${operation.count} node(s)`} is ${operation.phase} (since ${operation.startedAt})`);

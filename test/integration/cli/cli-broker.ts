@@ -76,7 +76,8 @@ export interface CliBroker {
   close(): Promise<void>;
 }
 
-export async function startCliBroker(): Promise<CliBroker> {
+/** `conf`: broker.conf keys for this broker (through its environment). */
+export async function startCliBroker(options: { conf?: Record<string, string> } = {}): Promise<CliBroker> {
   const home = mkdtempSync(join(tmpdir(), 'geartide-cli-broker-'));
   let testStore: TestStore | undefined;
   let broker: RunningBroker | undefined;
@@ -113,7 +114,7 @@ export async function startCliBroker(): Promise<CliBroker> {
     const store = testStore.store;
     const configFor = (port: string) =>
       loadBrokerConfig({
-        env: { GEARTIDE_HOME: home, NODE_BOOTSTRAP_TOKEN: BOOTSTRAP_TOKEN, BROKER_PORT: port, BROKER_LOG_LEVEL: 'silent', CLOUD_DOMAIN },
+        env: { GEARTIDE_HOME: home, NODE_BOOTSTRAP_TOKEN: BOOTSTRAP_TOKEN, BROKER_PORT: port, BROKER_LOG_LEVEL: 'silent', CLOUD_DOMAIN, ...options.conf },
       });
     // The node health controller is off: no test here heartbeats on a schedule, and a node
     // marked lost halfway through a suite would change what the CLI prints.
