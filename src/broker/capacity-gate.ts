@@ -28,7 +28,7 @@ export interface NoRoom {
  */
 export class CapacityGate {
   constructor(
-    private readonly store: Pick<Store, 'getPoolMemory' | 'recordUnplaced' | 'listNodes' | 'listOperations'>,
+    private readonly store: Pick<Store, 'getPoolMemory' | 'recordUnplaced' | 'listNodes' | 'listOperations' | 'getDistrictByName'>,
     private readonly config: AutoscaleConfig,
     private readonly changes: ChangeNotifier,
     private readonly clock: () => number,
@@ -53,11 +53,18 @@ export class CapacityGate {
       throw new ExhaustedError('cloud_exhausted', `${error.message}; pool ${pool.name} cannot grow: the cloud is exhausted: ${memory.exhausted.reason}`, { profile: gearProfile, pool: pool.name, ...(district ? { district } : {}) });
     }
     if (memory.paused) throw new ExhaustedError('no_capacity', `${error.message}; autoscaling of pool ${pool.name} is paused (by ${memory.paused.by})`, { profile: gearProfile, pool: pool.name });
-    const nodes = (await this.store.listNodes({ gearProfile })).filter((node) => node.state !== 'gone').length;
+    const poolDistrictId = pool.district === null ? null : ((await this.store.getDistrictByName(pool.district))?.id ?? '');
+    const nodes = (await this.store.listNodes({ gearProfile })).filter((node) => node.state !== 'gone' && (poolDistrictId === null || node.districtId === poolDistrictId)).length;
     const provisioning = (await this.store.listOperations({ status: ['running'], kind: SCALE_UP })).filter((operation) => (operation.data as unknown as ScaleUpData).pool === pool.name).length;
     if (nodes >= pool.maxNodes && provisioning === 0) {
       throw new ExhaustedError('no_capacity', `${error.message}; pool ${pool.name} is at its maximum of ${pool.maxNodes} node host(s) (AUTOSCALE_POOLS / AUTOSCALE_MAX_NODES)`, { profile: gearProfile, pool: pool.name });
     }
+    // IMPORTANT: record the refusal on every retry, because it is what keeps the demand fresh in
+    // the autoscaler's eyes for as long as someone waits (it fades after unplacedTtlMs).
+    await this.store.recordUnplaced(pool.name, { gears: noRoom.gears, district, now: this.clock() });
+    this.wakeAutoscaler();
+    // After the refusal is recorded, so even a request that does not wait (APP_CREATE_WAIT=0)
+    // makes the pool grow for the next one.
     if (this.clock() >= noRoom.deadline) {
       throw new GeartideError(
         'capacity_pending',
@@ -66,10 +73,6 @@ export class CapacityGate {
         { profile: gearProfile, pool: pool.name },
       );
     }
-    // IMPORTANT: record the refusal on every retry, because it is what keeps the demand fresh in
-    // the autoscaler's eyes for as long as someone waits (it fades after unplacedTtlMs).
-    await this.store.recordUnplaced(pool.name, { gears: noRoom.gears, district, now: this.clock() });
-    this.wakeAutoscaler();
     // A real timer first: placement retried on every wake-up could spin in microtasks (SQLite
     // answers synchronously) and starve the event loop; then the next change, or a second.
     await new Promise((resolve) => setTimeout(resolve, MIN_RETRY_GAP_MS));

@@ -476,7 +476,7 @@ export function measureUsage(snapshot: Pick<ScaleSnapshot, 'nodes' | 'pendingSca
   // A node that joined since the refusal is its answer too: the waiting request retries on it,
   // and records a new refusal if it still does not fit.
   const answered =
-    unplaced === null || (lastScaleUpAt !== null && unplaced.at <= lastScaleUpAt) || snapshot.nodes.some((node) => node.state === 'active' && node.createdAt >= unplaced.at);
+    unplaced === null || (lastScaleUpAt !== null && unplaced.at <= lastScaleUpAt) || snapshot.nodes.some((node) => node.state === 'active' && node.createdAt > unplaced.at);
   const unplacedGears = answered || now - unplaced.at > policy.unplacedTtlMs ? 0 : unplaced.gears;
   const pct = capacity === 0 ? (activeGears + unplacedGears > 0 ? 100 : 0) : Math.round((activeGears * 10000) / capacity) / 100;
   return Object.freeze({ activeGears, capacity, pct, schedulableNodes, countedNodes: present + provisioning, provisioning, unplacedGears });

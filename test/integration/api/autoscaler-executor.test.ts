@@ -19,8 +19,8 @@ const ENV = {
   DRAIN_DEADLINE: '10',
 } as const;
 
-async function withHarness(dialect: 'sqlite' | 'postgres', work: (h: BrokerHarness) => Promise<void>): Promise<void> {
-  const h = await startBrokerHarness(dialect, { env: ENV });
+async function withHarness(dialect: 'sqlite' | 'postgres', work: (h: BrokerHarness) => Promise<void>, env: Record<string, string> = {}): Promise<void> {
+  const h = await startBrokerHarness(dialect, { env: { ...ENV, ...env } });
   try {
     await work(h);
   } finally {
@@ -108,6 +108,56 @@ for (const dialect of STORE_DIALECTS) {
         const [resumed] = await h.broker.autoscaler!.passOnce();
         assert.equal(resumed!.plan.kind, 'scale-down');
       }));
+
+    it('a refused app create records its demand even when it does not wait; a host that never registers is deleted at PROVISION_TIMEOUT', () =>
+      withHarness(
+        dialect,
+        async (h) => {
+          await h.createDistrict('east');
+          await h.registerNodes(1, { district: 'east', maxActiveGears: 2, withEndpoint: true });
+          const user = await h.createUser('carol');
+          await h.createDomain(user, 'demo');
+          const refused = await h.call('POST', '/domains/demo/apps', { token: user.token, body: { name: 'big', cartridge: 'nodejs', gears: 3 } });
+          assert.equal(refused.status, 503);
+          assert.equal((refused.json as any).error.code, 'capacity_pending');
+          assert.match((refused.json as any).error.message, /node 'node1' is full .*pool small is adding node hosts for it but none was ready within APP_CREATE_WAIT \(0 s\)/);
+          assert.equal((await h.store.listApps()).length, 0, 'nothing half-created');
+
+          const [pass] = await h.broker.autoscaler!.passOnce();
+          assert.equal(pass!.plan.kind, 'scale-up', pass!.plan.reason);
+          assert.match(pass!.plan.reason, /3 gear\(s\) refused for lack of room/);
+          const provider = h.broker.providers.get('small')!;
+          assert.deepEqual((await provider.nodes()).map((node) => [node.name, node.status]), [['local-node-1', 'creating']], 'asked for, still booting');
+
+          h.advance(11_000);
+          await h.broker.autoscaler!.passOnce();
+          const [operation] = await h.store.listOperations({ kind: 'scale-up' });
+          assert.equal(operation!.status, 'failed');
+          assert.match(operation!.error!, /1 node host\(s\) did not register within PROVISION_TIMEOUT \(10 s\); deleted local-node-1/);
+          assert.deepEqual(await provider.nodes(), [], 'the unregistered host is deleted');
+          assert.equal((await h.store.getPoolMemory('small')).failures, 1);
+          assert.equal((await h.store.listEvents({ limit: 10, kind: 'pool.scale-up-failed' })).length, 1);
+        },
+        { APP_CREATE_WAIT: '0', LOCAL_BOOT_DELAY: '3600', PROVISION_TIMEOUT: '10' },
+      ));
+
+    it('a pool at its max refuses an app that does not fit at once, saying so', () =>
+      withHarness(
+        dialect,
+        async (h) => {
+          await h.createDistrict('east');
+          await h.registerNodes(2, { district: 'east', maxActiveGears: 1, withEndpoint: true });
+          const user = await h.createUser('dave');
+          await h.createDomain(user, 'demo');
+          const started = Date.now();
+          const refused = await h.call('POST', '/domains/demo/apps', { token: user.token, body: { name: 'big', cartridge: 'nodejs', gears: 3 } });
+          assert.equal(refused.status, 409);
+          assert.equal((refused.json as any).error.code, 'no_capacity');
+          assert.match((refused.json as any).error.message, /pool small is at its maximum of 2 node host\(s\)/);
+          assert.ok(Date.now() - started < 5000, 'refused at once, not after APP_CREATE_WAIT');
+        },
+        { AUTOSCALE_POOLS: 'small min=1 max=2' },
+      ));
 
     it('the autoscaler\'s REST needs the admin role: anonymous 401, user 403', () =>
       withHarness(dialect, async (h) => {
