@@ -11,7 +11,7 @@ import { applyPlacement, createPlacementSnapshot, placeGear } from '../src/core/
 import type { PlacementDistrict, PlacementNode, PlacementRequest, PlacementSnapshot } from '../src/core/placement.ts';
 import type { NodeState } from '../src/core/model.ts';
 import type { BenchResult } from './run.ts';
-import { seededRandom } from '../test/support/seeded-random.ts';
+import { seededRandom } from '../src/core/seeded-random.ts';
 
 const SMALL_DISTRICTS = 10;
 const SMALL_NODES_PER_DISTRICT = 950;

@@ -15,7 +15,7 @@
  */
 import type { DrainGear } from '../src/core/drain-plan.ts';
 import { EMPTY_POOL_MEMORY, planScale, SCALE_DOWN_CANDIDATES, type ScaleNode, type ScalePolicy, type ScaleSnapshot } from '../src/core/scale-plan.ts';
-import { seededRandom } from '../test/support/seeded-random.ts';
+import { seededRandom } from '../src/core/seeded-random.ts';
 import type { BenchResult } from './run.ts';
 
 const NODES = 10_000;

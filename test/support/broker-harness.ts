@@ -250,4 +250,4 @@ export async function storeState(store: Store): Promise<string> {
 }
 
 /** A seeded PRNG, so a fuzz failure can be replayed. */
-export { seededRandom } from './seeded-random.ts';
+export { seededRandom } from '../../src/core/seeded-random.ts';

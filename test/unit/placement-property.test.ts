@@ -8,7 +8,7 @@ import { ExhaustedError } from '../../src/core/errors.ts';
 import type { NodeState } from '../../src/core/model.ts';
 import { MAX_SPREAD_WALK, applyPlacement, createPlacementSnapshot, placeGear } from '../../src/core/placement.ts';
 import type { PlacementDistrict, PlacementNode, PlacementRequest, PlacementSnapshot } from '../../src/core/placement.ts';
-import { seededRandom } from '../support/seeded-random.ts';
+import { seededRandom } from '../../src/core/seeded-random.ts';
 
 /** Seeded, so shuffled test data is reproducible. */
 function createRandom(seed: number): { next(): number; int(below: number): number; pick<T>(items: readonly T[]): T } {

@@ -1,6 +1,6 @@
 /**
  * mulberry32: a small seeded PRNG, so fuzz and property tests and benchmarks replay exactly the
- * same data from the same seed.
+ * same data from the same seed, and the simulator replays the same run.
  */
 export function seededRandom(seed: number): () => number {
   let state = seed >>> 0;
