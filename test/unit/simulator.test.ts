@@ -1,0 +1,105 @@
+// The simulator's engine on small scenarios whose outcome can be worked out by hand: geartide's
+// policy is the real planScale, placement the real planner; only boots and moves are simulated.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+
+import type { ScalePolicy } from '../../src/core/scale-plan.ts';
+import { geartidePolicy, heatPolicy } from '../../src/sim/policies.ts';
+import { simulate, type SimSettings } from '../../src/sim/simulator.ts';
+import type { Trace, TraceApp } from '../../src/sim/trace.ts';
+
+const HOUR = 3600;
+const SETTINGS: SimSettings = {
+  intervalSeconds: 10,
+  maxActiveGears: 50,
+  minNodes: 1,
+  maxNodes: 10,
+  districtUids: 6000,
+  appCreateWaitSeconds: 120,
+  drainParallel: 4,
+  moveSeconds: 1,
+  bootDelaySeconds: 60,
+  quota: null,
+  failureRate: 0,
+  seed: 1,
+};
+const POLICY: ScalePolicy = {
+  pool: 'small',
+  gearProfile: 'small',
+  district: null,
+  minNodes: 1,
+  maxNodes: 10,
+  maxActiveGearsPerNode: 50,
+  maxNodesPerScaleUp: 5,
+  upThresholdPct: 80,
+  downMarginPct: 10,
+  unneededTimeMs: 600_000,
+  scaleUpCooldownMs: 60_000,
+  scaleDownCooldownMs: 300_000,
+  delayAfterAddMs: 600_000,
+  unplacedTtlMs: 140_000,
+  backoffBaseMs: 30_000,
+  backoffMaxMs: 600_000,
+};
+
+function trace(apps: TraceApp[]): Trace {
+  return { name: 'hand-made', apps, start: Math.min(...apps.map((app) => app.arrival)), end: Math.max(...apps.map((app) => app.departure)), mapping: 'by hand' };
+}
+
+describe('simulator', () => {
+  test('usage reaching the threshold adds a node that boots; nothing waits; node-hours count from the request', () => {
+    // 0–2 h: 40 gears (80 % of one node: a second comes at once); 1–1.5 h: 30 more.
+    const result = simulate(trace([{ id: 'a', arrival: 0, departure: 2 * HOUR, gears: 20 }, { id: 'b', arrival: 0, departure: 2 * HOUR, gears: 20 }, { id: 'c', arrival: HOUR, departure: 1.5 * HOUR, gears: 30 }]), geartidePolicy(POLICY), SETTINGS);
+    assert.equal(result.scaleUps, 1);
+    assert.equal(result.nodesAdded, 1);
+    assert.deepEqual([result.placementsRefused, result.placementsDelayed], [0, 0]);
+    // Two nodes for two hours (the second asked for at t = 0); 40 of 100 slots after c leaves
+    // would be 80 % on one node: more than 70 %, so none is removed.
+    assert.equal(result.scaleDowns, 0);
+    assert.ok(Math.abs(result.nodeHours - 4) < 0.01, `node-hours ${result.nodeHours}`);
+    assert.ok(Math.abs(result.lowerBoundNodeHours - 2.5) < 1e-9);
+    assert.ok(Math.abs(result.ratio - 4 / 2.5) < 0.01);
+    assert.deepEqual(result.events.filter((event) => event.kind !== 'node-ready').map((event) => [event.time, event.kind]), [[0, 'scale-up']]);
+    assert.deepEqual(result.events.find((event) => event.kind === 'node-ready')!.time, 60, 'the node registers after the boot delay');
+  });
+
+  test('an app that fits nowhere waits for the node its refusal brings, and is counted as delayed', () => {
+    const result = simulate(trace([{ id: 'big', arrival: 0, departure: HOUR, gears: 20 }, { id: 'more', arrival: 100, departure: HOUR, gears: 40 }]), geartidePolicy(POLICY), SETTINGS);
+    assert.equal(result.placementsRefused, 0);
+    assert.equal(result.placementsDelayed, 1);
+    // `big` is 40 % of one node: no scale-up. `more` arrives at 100 s with no room (20 + 40 > 50);
+    // its refusal asks for a node at that tick, which registers 60 s later, and it is placed then.
+    assert.equal(result.scaleUps, 1);
+    assert.equal(result.totalDelaySeconds, 60);
+  });
+
+  test('the cloud\'s quota reached: the pool is exhausted, an app that does not fit is refused at once, and the time exhausted is counted', () => {
+    const result = simulate(trace([{ id: 'a', arrival: 0, departure: HOUR, gears: 45 }, { id: 'b', arrival: 600, departure: HOUR, gears: 10 }]), geartidePolicy(POLICY), { ...SETTINGS, quota: 1 });
+    assert.equal(result.scaleUps, 0, 'no request the quota cannot hold');
+    assert.equal(result.placementsRefused, 1);
+    assert.equal(result.placementsDelayed, 0);
+    assert.ok(result.exhaustedHours > 0.9, `exhausted ${result.exhaustedHours} h`);
+    assert.equal(result.events[0]!.kind, 'exhausted');
+    assert.match(result.events[0]!.detail, /quota|room/);
+  });
+
+  test('an under-used pool removes a node after the unneeded time and moves its gears; Heat removes the newest', () => {
+    // Three nodes' worth at first, then the load falls to 30 gears for hours.
+    const apps: TraceApp[] = [{ id: 'stay', arrival: 0, departure: 5 * HOUR, gears: 20 }, { id: 'stay2', arrival: 0, departure: 5 * HOUR, gears: 10 }];
+    for (let index = 0; index < 10; index++) apps.push({ id: `burst${index}`, arrival: 0, departure: HOUR, gears: 10 });
+    const result = simulate(trace(apps), geartidePolicy(POLICY), { ...SETTINGS, initialNodes: 4 });
+    assert.ok(result.scaleDowns >= 2, `scale-downs ${result.scaleDowns}`);
+    assert.ok(result.events.some((event) => event.kind === 'node-deleted'));
+    const heat = simulate(trace(apps), heatPolicy(), { ...SETTINGS, initialNodes: 4 });
+    const removed = heat.events.filter((event) => event.kind === 'scale-down').map((event) => event.detail.split(':')[0]);
+    assert.ok(removed.length > 0);
+    assert.equal(removed[0], 'sim-node-4', 'Heat removes the newest member first');
+  });
+
+  test('the same trace and settings give the same run', () => {
+    const apps: TraceApp[] = Array.from({ length: 40 }, (_, index) => ({ id: `t${index}`, arrival: index * 97, departure: index * 97 + 1800 + (index % 7) * 300, gears: 1 + (index % 5) }));
+    const first = simulate(trace(apps), geartidePolicy(POLICY), { ...SETTINGS, failureRate: 0.3 });
+    const second = simulate(trace(apps), geartidePolicy(POLICY), { ...SETTINGS, failureRate: 0.3 });
+    assert.deepEqual(first, second);
+  });
+});
