@@ -14,7 +14,8 @@
  * each plan is timed alone, after warm-up, and the median and slowest are reported.
  */
 import type { DrainGear } from '../src/core/drain-plan.ts';
-import { EMPTY_POOL_MEMORY, planScale, SCALE_DOWN_CANDIDATES, type ScaleNode, type ScalePolicy, type ScaleSnapshot } from '../src/core/scale-plan.ts';
+import { EMPTY_POOL_MEMORY, planScale, SCALE_DOWN_CANDIDATES, type ScaleNode, type ScaleSnapshot } from '../src/core/scale-plan.ts';
+import { testScalePolicy } from '../test/support/scale-policy.ts';
 import { seededRandom } from '../src/core/seeded-random.ts';
 import type { BenchResult } from './run.ts';
 
@@ -25,24 +26,7 @@ const WARM_UP = 5;
 const RUNS = 25;
 const NOW = Date.parse('2026-12-01T12:00:00Z');
 
-const POLICY: ScalePolicy = {
-  pool: 'small',
-  gearProfile: 'small',
-  district: null,
-  minNodes: 1,
-  maxNodes: 20_000,
-  maxActiveGearsPerNode: 100,
-  maxNodesPerScaleUp: 50,
-  upThresholdPct: 80,
-  downMarginPct: 10,
-  unneededTimeMs: 600_000,
-  scaleUpCooldownMs: 60_000,
-  scaleDownCooldownMs: 300_000,
-  delayAfterAddMs: 600_000,
-  unplacedTtlMs: 140_000,
-  backoffBaseMs: 30_000,
-  backoffMaxMs: 600_000,
-};
+const POLICY = testScalePolicy({ maxNodes: 20_000, maxActiveGearsPerNode: 100, maxNodesPerScaleUp: 50 });
 
 interface Situation {
   readonly name: string;

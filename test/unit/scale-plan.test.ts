@@ -3,28 +3,12 @@ import assert from 'node:assert/strict';
 
 import type { DrainGear } from '../../src/core/drain-plan.ts';
 import { EMPTY_POOL_MEMORY, planScale, type PoolMemory, type ScaleDistrict, type ScaleNode, type ScalePlan, type ScalePolicy, type ScaleSnapshot } from '../../src/core/scale-plan.ts';
+import { testScalePolicy } from '../support/scale-policy.ts';
 
 const NOW = Date.parse('2026-12-01T12:00:00Z');
 const MINUTE = 60_000;
 
-const POLICY: ScalePolicy = {
-  pool: 'small',
-  gearProfile: 'small',
-  district: null,
-  minNodes: 1,
-  maxNodes: 10,
-  maxActiveGearsPerNode: 10,
-  maxNodesPerScaleUp: 5,
-  upThresholdPct: 80,
-  downMarginPct: 10,
-  unneededTimeMs: 10 * MINUTE,
-  scaleUpCooldownMs: 1 * MINUTE,
-  scaleDownCooldownMs: 5 * MINUTE,
-  delayAfterAddMs: 10 * MINUTE,
-  unplacedTtlMs: 2 * MINUTE,
-  backoffBaseMs: 30_000,
-  backoffMaxMs: 10 * MINUTE,
-};
+const POLICY = testScalePolicy({ maxActiveGearsPerNode: 10, scaleUpCooldownMs: MINUTE, unplacedTtlMs: 2 * MINUTE });
 
 /** An active node in district east with 10 slots, created an hour ago, its gears all active. */
 function node(name: string, activeGears: number, overrides: Partial<ScaleNode> = {}): ScaleNode {

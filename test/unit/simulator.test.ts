@@ -3,10 +3,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import type { ScalePolicy } from '../../src/core/scale-plan.ts';
 import { geartidePolicy, heatPolicy } from '../../src/sim/policies.ts';
 import { simulate, type SimSettings } from '../../src/sim/simulator.ts';
 import type { Trace, TraceApp } from '../../src/sim/trace.ts';
+import { testScalePolicy } from '../support/scale-policy.ts';
 
 const HOUR = 3600;
 const SETTINGS: SimSettings = {
@@ -23,24 +23,7 @@ const SETTINGS: SimSettings = {
   failureRate: 0,
   seed: 1,
 };
-const POLICY: ScalePolicy = {
-  pool: 'small',
-  gearProfile: 'small',
-  district: null,
-  minNodes: 1,
-  maxNodes: 10,
-  maxActiveGearsPerNode: 50,
-  maxNodesPerScaleUp: 5,
-  upThresholdPct: 80,
-  downMarginPct: 10,
-  unneededTimeMs: 600_000,
-  scaleUpCooldownMs: 60_000,
-  scaleDownCooldownMs: 300_000,
-  delayAfterAddMs: 600_000,
-  unplacedTtlMs: 140_000,
-  backoffBaseMs: 30_000,
-  backoffMaxMs: 600_000,
-};
+const POLICY = testScalePolicy();
 
 function trace(apps: TraceApp[]): Trace {
   return { name: 'hand-made', apps, start: Math.min(...apps.map((app) => app.arrival)), end: Math.max(...apps.map((app) => app.departure)), mapping: 'by hand' };

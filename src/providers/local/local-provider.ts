@@ -185,7 +185,8 @@ export class LocalProvider implements Provider {
     try {
       const child = spawn(process.execPath, args, {
         // The bootstrap token goes through the environment, not argv: argv is world-readable in ps.
-        env: { ...process.env, ...this.options.agentEnv, GEARTIDE_BOOTSTRAP_TOKEN: this.options.bootstrapToken },
+        // GEARTIDE_NODE_NAME names the host's process in /proc (the agent's gears do not inherit it).
+        env: { ...process.env, ...this.options.agentEnv, GEARTIDE_BOOTSTRAP_TOKEN: this.options.bootstrapToken, GEARTIDE_NODE_NAME: record.name },
         stdio: ['ignore', log, log],
         // Its own process group: a Ctrl-C in up's terminal reaches up, which stops the agents in
         // order, instead of every agent at once; and an agent outlives a SIGKILLed up, to be

@@ -7,13 +7,13 @@
  * broker agree on the hosts), and every gear runs once on a node that stays.
  */
 import assert from 'node:assert/strict';
-import { appendFileSync, readFileSync, readdirSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 
 import { openStore } from '../../../src/store/open-store.ts';
 import type { Operation } from '../../../src/core/model.ts';
-import { isSameProcess } from '../../../src/node/process-identity.ts';
+import { findProcessesWithEnv, isSameProcess } from '../../../src/node/process-identity.ts';
 import { startKillPlatform, waitFor, within, type KillPlatform } from './kill-platform.ts';
 
 const POOL = 'small@east';
@@ -43,22 +43,9 @@ function providerState(p: KillPlatform): ProviderState {
   }
 }
 
-/** Live `geartide node --name <name>` processes (zombies excluded). */
+/** Live agent processes of a host the local provider started (it names each in GEARTIDE_NODE_NAME). */
 function agentProcesses(name: string): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (/^[ZX]$/.test(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3))) continue;
-      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      const at = argv.indexOf('--name');
-      if (argv.includes('node') && at >= 0 && argv[at + 1] === name) found.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
+  return findProcessesWithEnv('GEARTIDE_NODE_NAME', name);
 }
 
 async function scaleOperations(p: KillPlatform): Promise<Operation[]> {
