@@ -10,6 +10,7 @@ import { registerEventCommands } from './event-commands.ts';
 import { registerNodeCommand } from './node-command.ts';
 import { exitCodeForError, renderError } from './render-error.ts';
 import { registerRouterCommand } from './router-command.ts';
+import { registerSimCommand } from './sim-command.ts';
 import { registerUpCommand } from './up-command.ts';
 import { registerUserCommands } from './user-commands.ts';
 
@@ -37,6 +38,7 @@ export function createProgram(context: CliContext): Command {
   registerBrokerCommand(program);
   registerNodeCommand(program);
   registerRouterCommand(program);
+  registerSimCommand(program, context);
   registerDomainCommands(program, context);
   registerAppCommands(program, context);
   registerUserCommands(program, context);
