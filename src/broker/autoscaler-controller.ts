@@ -7,7 +7,6 @@ import type { Provider } from '../providers/provider.ts';
 import type { Store } from '../store/store.ts';
 import type { AutoscaleConfig, PoolConfig } from './broker-config.ts';
 import type { ChangeNotifier } from './change-notifier.ts';
-import type { DrainExecutor } from './drain-executor.ts';
 import type { EventRecorder } from './event-recorder.ts';
 import type { ScaleExecutor } from './scale-executor.ts';
 import { SCALE_DOWN, SCALE_UP, loadScaleSnapshot, scalePolicy } from './scale-snapshot.ts';
@@ -54,7 +53,6 @@ export class AutoscalerController {
     private readonly config: AutoscaleConfig,
     private readonly providers: ReadonlyMap<string, Provider>,
     private readonly executor: ScaleExecutor,
-    private readonly drains: DrainExecutor,
     private readonly events: EventRecorder,
     private readonly changes: ChangeNotifier,
     private readonly clock: () => number,
@@ -152,9 +150,7 @@ export class AutoscalerController {
     } else if (plan.kind === 'cancel-drain') {
       await this.store.savePoolMemory(plan.pool, plan.memory, pass.at);
       await this.events.record({ kind: 'pool.cancel-drain', subject: `pool:${plan.pool}`, message: `pool ${plan.pool}: ${plan.reason}`, data: { node: plan.nodeName, operation: plan.operationId } });
-      await this.drains.cancelDrain(plan.nodeName, 'the autoscaler (demand is back)');
-      // The scale-down sees its drain cancelled and rolls back at once.
-      await this.executor.step(plan.operationId);
+      await this.executor.cancelScaleDown(plan.operationId, 'the autoscaler (demand is back)');
     } else if (JSON.stringify(plan.memory) !== JSON.stringify(before)) {
       await this.store.savePoolMemory(plan.pool, plan.memory, pass.at);
     }

@@ -139,7 +139,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
         log,
         metrics,
       );
-      autoscaler = new AutoscalerController(store, config.autoscale, providers, scaler, drains, events, changes, clock, log, metrics);
+      autoscaler = new AutoscalerController(store, config.autoscale, providers, scaler, events, changes, clock, log, metrics);
     }
     if (options.controllers !== false) {
       health.start();

@@ -37,9 +37,10 @@ export interface ScaleObserver {
  *         └─refused/failed─▶ failed               └─timeout or host failed─▶ deleting-unregistered ─▶ failed
  *
  *   scale-down (subject node:<name>)
- *     draining ─drain done, node empty─▶ deleting ─deleteNodes([that node])─▶ removing ─▶ done
- *         │
- *         └─drain failed/cancelled─▶ node re-activated ─▶ failed / rolled-back
+ *     cordoned ─(planner: unneeded time)─▶ draining ─drain done, node empty─▶ deleting
+ *         │                                   │          ─deleteNodes([that node])─▶ removing ─▶ done
+ *         └─demand back─▶ re-activated        └─drain failed/cancelled─▶ node re-activated ─▶ failed / rolled-back
+ *                          (rolled-back)
  *
  * `increaseSize` is idempotent per scale event, so repeating `requesting` after a restart
  * creates no second host; `deleteNodes` is idempotent by name, so repeating `deleting` deletes
@@ -88,14 +89,32 @@ export class ScaleExecutor {
     return (await this.store.getOperation(operation.id))!;
   }
 
+  /**
+   * `cordon`: journals a scale-down (phase `cordoned`) and takes the node out of placement.
+   * `drain`: moves that operation on to `draining` (the planner says when: after the unneeded time).
+   */
   async startScaleDown(plan: ScaleDownPlan): Promise<Operation> {
     const now = this.clock();
+    if (plan.step === 'drain') {
+      await this.store.transaction(async (tx) => {
+        await tx.updateOperation(plan.operationId!, { phase: 'draining', now });
+        await tx.savePoolMemory(plan.pool, plan.memory, now);
+      });
+      await this.events.record({ kind: 'pool.scale-down-drain', subject: `pool:${plan.pool}`, message: `scale-down of pool ${plan.pool}: ${plan.reason}`, data: { operation: plan.operationId, node: plan.nodeName, gears: plan.gears } });
+      failpoint('scale-down:draining');
+      await this.step(plan.operationId!);
+      return (await this.store.getOperation(plan.operationId!))!;
+    }
     const data: ScaleDownData = { pool: plan.pool, nodeId: plan.nodeId, nodeName: plan.nodeName, reason: plan.reason, drainId: null };
+    // IMPORTANT: journal before the node leaves placement, because a node deactivated with no
+    // operation to say why would stay out of placement forever after a crash.
     const operation = await this.store.transaction(async (tx) => {
-      const created = await tx.createOperation({ kind: SCALE_DOWN, subject: `node:${plan.nodeName}`, phase: 'draining', data: { ...data }, now });
+      const created = await tx.createOperation({ kind: SCALE_DOWN, subject: `node:${plan.nodeName}`, phase: 'cordoned', data: { ...data }, now });
       await tx.savePoolMemory(plan.pool, plan.memory, now);
       return created;
     });
+    failpoint('scale-down:cordoned');
+    await this.step(operation.id);
     await this.events.record({
       kind: 'pool.scale-down',
       subject: `pool:${plan.pool}`,
@@ -103,9 +122,28 @@ export class ScaleExecutor {
       data: { operation: operation.id, node: plan.nodeName, activeGears: plan.activeGears, gears: plan.gears, usagePct: plan.usage.pct },
     });
     this.observer.scaleDownStarted?.(plan.pool);
-    failpoint('scale-down:draining');
-    await this.step(operation.id);
+    this.changes.notify();
     return (await this.store.getOperation(operation.id))!;
+  }
+
+  /**
+   * Demand is back: a cordoned node takes gears again at once; a draining one has its drain
+   * cancelled (moves in flight finish or roll back), which ends the scale-down as rolled back.
+   */
+  async cancelScaleDown(operationId: string, reason: string): Promise<void> {
+    const operation = await this.store.getOperation(operationId);
+    if (!operation || operation.status !== 'running') return;
+    const data = operation.data as unknown as ScaleDownData;
+    if (operation.phase === 'cordoned') {
+      const node = await this.store.getNode(data.nodeId);
+      if (node && node.state === 'deactivated') await this.store.setNodeState(node.id, 'active', null);
+      await this.endScaleDown(operation, 'rolled-back', `${reason}; the cordon is lifted`);
+      return;
+    }
+    if (operation.phase === 'draining') {
+      if (await this.drains.runningDrain(data.nodeId)) await this.drains.cancelDrain(data.nodeName, reason);
+      await this.step(operation.id);
+    }
   }
 
   /** Moves the operation on by what can be done now; true when it changed. */
@@ -209,6 +247,16 @@ export class ScaleExecutor {
     const data = operation.data as unknown as ScaleDownData;
     const node = await this.store.getNode(data.nodeId);
 
+    if (operation.phase === 'cordoned') {
+      if (!node) return this.endScaleDown(operation, 'failed', `node ${data.nodeName} no longer exists`);
+      // Idempotent: a broker killed between the journal and the deactivation does it now.
+      if (node.state === 'active') {
+        await this.store.setNodeState(node.id, 'deactivated', null);
+        return true;
+      }
+      return false;
+    }
+
     if (operation.phase === 'draining') {
       if (!node) return this.endScaleDown(operation, 'failed', `node ${data.nodeName} no longer exists`);
       let drainId = data.drainId;
@@ -286,7 +334,7 @@ export class ScaleExecutor {
       message:
         outcome === 'succeeded'
           ? `pool ${data.pool} shrank: node ${data.nodeName} was drained and deleted (${((now - operation.createdAt) / 1000).toFixed(1)} s)`
-          : `scale-down of node ${data.nodeName} ${outcome === 'failed' ? 'failed' : 'was rolled back'}: ${reason}; the node takes gears again`,
+          : `scale-down of node ${data.nodeName} ${outcome === 'failed' ? 'failed' : 'was called off'}: ${reason}; the node takes gears again`,
       data: { operation: operation.id, node: data.nodeName },
     });
     this.changes.notify();

@@ -17,12 +17,18 @@
  *        at max / cloud without headroom (exhausted) ─────▶ wait (exhausted: with the cloud's reason)
  *        cooldown / backoff after failures ───────────────▶ wait
  *   removing the cheapest node keeps usage ≤ up − margin,
- *        for SCALE_DOWN_UNNEEDED_TIME, after the delays ──▶ scale-down (that node)
+ *        after the delays ──────────────────────────────▶ scale-down, step cordon (that node
+ *                                                           takes no new gears; reversible)
+ *   a node cordoned for SCALE_DOWN_UNNEEDED_TIME ─────────▶ scale-down, step drain (move what
+ *                                                           is left, then delete it)
  *   otherwise ────────────────────────────────────────────▶ noop / wait
  *
  * Hysteresis keeps a pool from flapping: scale-up at ≥ up-threshold, scale-down only when the
- * usage *after* removing a node stays ≤ up-threshold − margin, and only after it has stayed so
- * for the unneeded time (the clock restarts whenever it stops being so).
+ * usage *after* removing a node stays ≤ up-threshold − margin, and only once the node has been
+ * cordoned for the unneeded time (demand back to the up-threshold meanwhile re-activates it).
+ * Cordoning first is what keeps moves few: placement sends new gears to the least loaded node,
+ * which is also the cheapest to remove, so without it the node would fill up again while it
+ * waits; cordoned, it empties as its apps end, and only what is left is moved.
  *
  * The plan carries the pool's next `memory` (when under-use began, whether the cloud is
  * exhausted): the controller saves it, the dry run does not.
@@ -101,7 +107,10 @@ export interface RunningScaleDown {
   readonly operationId: string;
   readonly nodeId: string;
   readonly nodeName: string;
-  /** `draining`: its gears are leaving and it can still be re-activated; later phases cannot. */
+  /**
+   * `cordoned`: out of placement, waiting out the unneeded time; `draining`: its gears are being
+   * moved. Both can still be re-activated; later phases (deleting) cannot.
+   */
   readonly phase: string;
   readonly startedAt: number;
 }
@@ -187,6 +196,13 @@ export interface ScaleUpPlan extends PlanBase {
 
 export interface ScaleDownPlan extends PlanBase {
   readonly kind: 'scale-down';
+  /**
+   * `cordon`: take the node out of placement (reversible: demand back re-activates it); its
+   * gears may leave by themselves meanwhile. `drain`: SCALE_DOWN_UNNEEDED_TIME later, move what
+   * is left and delete it. The operation of the cordon is `operationId` for a drain.
+   */
+  readonly step: 'cordon' | 'drain';
+  readonly operationId: string | null;
   readonly nodeId: string;
   readonly nodeName: string;
   readonly activeGears: number;
@@ -251,10 +267,10 @@ export function planScale(snapshot: ScaleSnapshot, policy: ScalePolicy, now: num
   const hot = usage.unplacedGears > 0 || (usage.capacity > 0 ? demand / usage.capacity >= upFraction : demand > 0);
   const describe = describeUsage(usage, policy);
 
-  // Demand came back while a node drains for removal: re-activating it is cheaper and faster
-  // than a new host. Past `draining` the node's gears are gone or it is being deleted.
+  // Demand came back while a node is cordoned or drains for removal: re-activating it is cheaper
+  // and faster than a new host. Past `draining` its gears are gone or it is being deleted.
   const draining = snapshot.runningScaleDown;
-  if (draining !== null && hot && draining.phase === 'draining') {
+  if (draining !== null && hot && (draining.phase === 'cordoned' || draining.phase === 'draining')) {
     return freeze({
       ...base,
       kind: 'cancel-drain',
@@ -263,7 +279,7 @@ export function planScale(snapshot: ScaleSnapshot, policy: ScalePolicy, now: num
       nodeName: draining.nodeName,
       // The refusals are answered by this node's slots; new ones will be recorded anew.
       memory: stillUnderused({ underusedSince: null, unplaced: null }),
-      reason: `demand is back (${describe}): re-activate node ${draining.nodeName}, which is being drained for removal, instead of adding a host`,
+      reason: `demand is back (${describe}): re-activate node ${draining.nodeName}, which is ${draining.phase === 'cordoned' ? 'cordoned' : 'being drained'} for removal, instead of adding a host`,
     });
   }
 
@@ -366,8 +382,31 @@ function planScaleDown(snapshot: ScaleSnapshot, policy: ScalePolicy, now: number
   const wait = (code: WaitCode, reason: string, until: number | null, underusedSince: number | null): WaitPlan =>
     freeze({ ...base, kind: 'wait', code, until, exhausted: exhausted?.reason ?? null, memory: next({ underusedSince }), reason });
 
-  if (snapshot.runningScaleDown !== null) {
-    return wait('scale-down-running', `${describe}; node ${snapshot.runningScaleDown.nodeName} is being removed (${snapshot.runningScaleDown.phase})`, null, memory.underusedSince);
+  const running = snapshot.runningScaleDown;
+  if (running !== null && running.phase === 'cordoned') {
+    // Cordoned: new gears go elsewhere and its own may end by themselves (batch work does), so
+    // fewer are left to move. After the unneeded time, what is left moves and the node goes.
+    const readyAt = Math.max(running.startedAt + policy.unneededTimeMs, memory.lastScaleUpAt === null ? 0 : memory.lastScaleUpAt + policy.delayAfterAddMs);
+    const node = snapshot.nodes.find((each) => each.id === running.nodeId);
+    const left = node === undefined ? 'its' : `its ${node.gears} gear(s)`;
+    if (now < readyAt) {
+      return wait('underused', `${describe}; node ${running.nodeName} is cordoned (no new gears) since ${new Date(running.startedAt).toISOString()}: ${left} move and it goes at ${new Date(readyAt).toISOString()} unless demand returns`, readyAt, memory.underusedSince ?? running.startedAt);
+    }
+    return freeze({
+      ...base,
+      kind: 'scale-down',
+      step: 'drain',
+      operationId: running.operationId,
+      nodeId: running.nodeId,
+      nodeName: running.nodeName,
+      activeGears: node?.activeGears ?? 0,
+      gears: node?.gears ?? 0,
+      memory: next({ underusedSince: null }),
+      reason: `${describe}; node ${running.nodeName} has been cordoned for SCALE_DOWN_UNNEEDED_TIME (${policy.unneededTimeMs / 1000} s): move ${left} and remove it`,
+    });
+  }
+  if (running !== null) {
+    return wait('scale-down-running', `${describe}; node ${running.nodeName} is being removed (${running.phase})`, null, memory.underusedSince);
   }
   if (usage.schedulableNodes <= policy.minNodes) return noop('at-min', `${describe}; the pool is at its minimum of ${policy.minNodes} node(s)`);
 
@@ -418,9 +457,12 @@ function planScaleDown(snapshot: ScaleSnapshot, policy: ScalePolicy, now: number
   }
 
   const since = memory.underusedSince ?? now;
-  const what = `node ${chosen.name} (${chosen.activeGears} active gear(s), ${chosen.gears} in all) can go and leave usage at ${percent(demand, usage.capacity - chosen.maxActiveGears)}%`;
+  const which = `node ${chosen.name} (${chosen.activeGears} active gear(s), ${chosen.gears} in all)`;
+  const leaves = `leave usage at ${percent(demand, usage.capacity - chosen.maxActiveGears)}%`;
+  const what = `${which} can go and ${leaves}`;
+  // The cordon needs no wait of its own: it is undone as soon as demand returns. The unneeded
+  // time runs from the cordon, before anything irreversible (moves, the delete).
   const readyAt = Math.max(
-    since + policy.unneededTimeMs,
     memory.lastScaleUpAt === null ? 0 : memory.lastScaleUpAt + policy.delayAfterAddMs,
     memory.lastScaleDownAt === null ? 0 : memory.lastScaleDownAt + policy.scaleDownCooldownMs,
     memory.lastFailureAt === null ? 0 : (backoffUntil(memory, policy) ?? 0),
@@ -430,9 +472,7 @@ function planScaleDown(snapshot: ScaleSnapshot, policy: ScalePolicy, now: number
   // and a host that never registers is deleted by its scale-up at the provision timeout.
   if (now < readyAt) {
     const cause =
-      readyAt === since + policy.unneededTimeMs
-        ? `under-used since ${new Date(since).toISOString()}, for SCALE_DOWN_UNNEEDED_TIME (${policy.unneededTimeMs / 1000} s)`
-        : memory.lastScaleUpAt !== null && readyAt === memory.lastScaleUpAt + policy.delayAfterAddMs
+      memory.lastScaleUpAt !== null && readyAt === memory.lastScaleUpAt + policy.delayAfterAddMs
           ? `the delay after the last scale-up`
           : memory.lastScaleDownAt !== null && readyAt === memory.lastScaleDownAt + policy.scaleDownCooldownMs
             ? `the cooldown after the last scale-down`
@@ -442,12 +482,14 @@ function planScaleDown(snapshot: ScaleSnapshot, policy: ScalePolicy, now: number
   return freeze({
     ...base,
     kind: 'scale-down',
+    step: 'cordon',
+    operationId: null,
     nodeId: chosen.id,
     nodeName: chosen.name,
     activeGears: chosen.activeGears,
     gears: chosen.gears,
-    memory: next({ underusedSince: null }),
-    reason: `${describe}, under-used since ${new Date(since).toISOString()}: remove ${what}`,
+    memory: next({ underusedSince: since }),
+    reason: `${describe}: cordon ${which}, whose removal would ${leaves}; it goes after SCALE_DOWN_UNNEEDED_TIME (${policy.unneededTimeMs / 1000} s) unless demand returns`,
   });
 }
 

@@ -31,7 +31,7 @@ export function geartidePolicy(policy: ScalePolicy): SimPolicy {
           nodes: cluster.scaleNodes(),
           districts: [{ id: SIM_DISTRICT, name: SIM_DISTRICT, gearProfile: SIM_PROFILE, availableUids: cluster.availableUids() }],
           pendingScaleUps: view.pending.map((request) => ({ operationId: String(request.id), count: request.count, registered: request.registered, requestedAt: request.requestedAt })),
-          runningScaleDown: view.drain === null ? null : { operationId: String(view.drain.id), nodeId: view.drain.node.id, nodeName: view.drain.node.name, phase: 'draining', startedAt: view.drain.startedAt },
+          runningScaleDown: view.drain === null ? null : { operationId: String(view.drain.id), nodeId: view.drain.node.id, nodeName: view.drain.node.name, phase: view.drain.phase, startedAt: view.drain.startedAt },
           headroom: { nodes: view.headroom },
           gearsOnNode: (nodeId) => cluster.gearsOn(nodeId),
           gearsByApp: cluster.gearsByApp,
@@ -44,7 +44,7 @@ export function geartidePolicy(policy: ScalePolicy): SimPolicy {
         case 'scale-up':
           return { kind: 'scale-up', count: plan.count, reason: plan.reason, memory: plan.memory };
         case 'scale-down':
-          return { kind: 'scale-down', nodeId: plan.nodeId, reason: plan.reason, memory: plan.memory };
+          return { kind: 'scale-down', nodeId: plan.nodeId, step: plan.step, reason: plan.reason, memory: plan.memory };
         case 'cancel-drain':
           return { kind: 'cancel-drain', reason: plan.reason, memory: plan.memory };
         default:

@@ -47,7 +47,11 @@ export interface PendingRequest {
 export interface RunningDrain {
   readonly id: number;
   readonly node: SimNode;
+  /** When the scale-down began (the cordon, for geartide). */
   readonly startedAt: number;
+  /** `cordoned`: out of placement, nothing moves yet; `draining`: gears move from `drainingAt`. */
+  phase: 'cordoned' | 'draining';
+  drainingAt: number;
   moved: number;
 }
 
@@ -68,7 +72,8 @@ export interface SimView {
 
 export type SimDecision =
   | { readonly kind: 'scale-up'; readonly count: number; readonly reason: string; readonly memory?: PoolMemory }
-  | { readonly kind: 'scale-down'; readonly nodeId: string; readonly reason: string; readonly memory?: PoolMemory }
+  /** `step` cordon: out of placement only, drained on a later `drain` decision; absent: drain at once. */
+  | { readonly kind: 'scale-down'; readonly nodeId: string; readonly step?: 'cordon' | 'drain'; readonly reason: string; readonly memory?: PoolMemory }
   | { readonly kind: 'cancel-drain'; readonly reason: string; readonly memory?: PoolMemory }
   | { readonly kind: 'none'; readonly reason: string; readonly memory?: PoolMemory };
 
@@ -117,6 +122,7 @@ export interface SimResult {
   readonly moves: number;
   readonly scaleUps: number;
   readonly nodesAdded: number;
+  /** Scale-downs begun (cordoned or drained); `cancelledDrains` of them were called off. */
   readonly scaleDowns: number;
   readonly cancelledDrains: number;
   readonly failedScaleUps: number;
@@ -258,8 +264,8 @@ export function simulate(sourceTrace: Trace, policy: SimPolicy, settings: SimSet
   };
 
   const progressDrain = (now: number) => {
-    if (drain === null) return;
-    const due = Math.floor((now - drain.startedAt) / moveMs) * settings.drainParallel;
+    if (drain === null || drain.phase !== 'draining') return;
+    const due = Math.floor((now - drain.drainingAt) / moveMs) * settings.drainParallel;
     const node = drain.node;
     for (const gearId of [...node.gears.keys()]) {
       if (drain.moved >= due) break;
@@ -307,11 +313,17 @@ export function simulate(sourceTrace: Trace, policy: SimPolicy, settings: SimSet
       counters.nodesAdded += decision.count;
       for (let index = 0; index < decision.count; index++) boots.push({ at: now + settings.bootDelaySeconds * 1000, node: cluster.addNode(now, false), request });
       events.push({ time: (now - start) / 1000, kind: 'scale-up', detail: `${decision.count} node(s): ${decision.reason}` });
+    } else if (decision.kind === 'scale-down' && decision.step === 'drain') {
+      if (drain === null || drain.node.id !== decision.nodeId || drain.phase !== 'cordoned') return;
+      drain.phase = 'draining';
+      drain.drainingAt = now;
+      progressDrain(now);
     } else if (decision.kind === 'scale-down') {
       const node = cluster.nodes.get(decision.nodeId);
       if (!node || node.state !== 'active' || drain !== null) return;
       cluster.setState(node, 'draining');
-      drain = { id: ++requestId, node, startedAt: now, moved: 0 };
+      const cordon = decision.step === 'cordon';
+      drain = { id: ++requestId, node, startedAt: now, phase: cordon ? 'cordoned' : 'draining', drainingAt: now, moved: 0 };
       counters.scaleDowns += 1;
       events.push({ time: (now - start) / 1000, kind: 'scale-down', detail: `${node.name}: ${decision.reason}` });
       progressDrain(now);

@@ -24,7 +24,7 @@ interface Input {
   districts?: ScaleDistrict[];
   memory?: Partial<PoolMemory>;
   pending?: { count: number; registered?: number; minutesAgo?: number }[];
-  draining?: { node: string; phase: string };
+  draining?: { node: string; phase: string; minutesAgo?: number };
   headroom?: ScaleSnapshot['headroom'];
   policy?: Partial<ScalePolicy>;
 }
@@ -46,7 +46,7 @@ function snapshot(input: Input): ScaleSnapshot {
     nodes: input.nodes,
     districts: input.districts ?? [district('east')],
     pendingScaleUps: (input.pending ?? []).map((each, index) => ({ operationId: `up${index}`, count: each.count, registered: each.registered ?? 0, requestedAt: NOW - (each.minutesAgo ?? 1) * MINUTE })),
-    runningScaleDown: input.draining ? { operationId: 'down1', nodeId: input.draining.node, nodeName: input.draining.node, phase: input.draining.phase, startedAt: NOW - MINUTE } : null,
+    runningScaleDown: input.draining ? { operationId: 'down1', nodeId: input.draining.node, nodeName: input.draining.node, phase: input.draining.phase, startedAt: NOW - (input.draining.minutesAgo ?? 1) * MINUTE } : null,
     headroom: input.headroom === undefined ? { nodes: null } : input.headroom,
     gearsOnNode: (id) => gears.get(id) ?? [],
     gearsByApp,
@@ -54,7 +54,7 @@ function snapshot(input: Input): ScaleSnapshot {
   };
 }
 
-type Want = { kind: ScalePlan['kind']; code?: string; reason?: RegExp; count?: number; district?: string; node?: string; exhausted?: string | null; memory?: Partial<PoolMemory> };
+type Want = { kind: ScalePlan['kind']; code?: string; step?: 'cordon' | 'drain'; reason?: RegExp; count?: number; district?: string; node?: string; exhausted?: string | null; memory?: Partial<PoolMemory> };
 
 /** Long ago enough that no delay or cooldown applies. */
 const QUIET: Partial<PoolMemory> = { lastScaleUpAt: NOW - 120 * MINUTE, lastScaleDownAt: NOW - 120 * MINUTE, underusedSince: NOW - 30 * MINUTE };
@@ -181,13 +181,27 @@ const cases: Record<string, { input: Input; want: Want }> = {
   },
 
   // --- scale-down -------------------------------------------------------------------------
-  'under-used, but not yet for the unneeded time: wait, and remember since when': {
+  'under-used: the node with the fewest active gears is cordoned at once, not the busy one': {
     input: { nodes: [node('n1', 3), node('n2', 1), node('n3', 2)], memory: { lastScaleUpAt: NOW - 120 * MINUTE } },
-    want: { kind: 'wait', reason: /node n2 .* can go .*waiting for under-used since 2026-12-01T12:00:00.000Z/, memory: { underusedSince: NOW } },
+    want: {
+      kind: 'scale-down',
+      step: 'cordon',
+      node: 'n2',
+      reason: /cordon node n2 \(1 active gear\(s\), 1 in all\), whose removal would leave usage at 30%; it goes after SCALE_DOWN_UNNEEDED_TIME \(600 s\) unless demand returns/,
+      memory: { underusedSince: NOW },
+    },
   },
-  'under-used for the unneeded time: the node with the fewest active gears goes, not the busy one': {
-    input: { nodes: [node('n1', 3), node('n2', 1), node('n3', 2)], memory: QUIET },
-    want: { kind: 'scale-down', node: 'n2', reason: /remove node n2 \(1 active gear\(s\), 1 in all\)/, memory: { underusedSince: null } },
+  'cordoned, not yet for the unneeded time: wait, saying when it goes': {
+    input: { nodes: [node('n1', 3), node('n2', 1, { state: 'deactivated' }), node('n3', 2)], draining: { node: 'n2', phase: 'cordoned', minutesAgo: 4 }, memory: QUIET },
+    want: { kind: 'wait', code: 'underused', reason: /node n2 is cordoned \(no new gears\) since 2026-12-01T11:56:00.000Z: its 1 gear\(s\) move and it goes at 2026-12-01T12:06:00.000Z unless demand returns/ },
+  },
+  'cordoned for the unneeded time: what is left is moved and the node goes': {
+    input: { nodes: [node('n1', 3), node('n2', 1, { state: 'deactivated' }), node('n3', 2)], draining: { node: 'n2', phase: 'cordoned', minutesAgo: 11 }, memory: QUIET },
+    want: { kind: 'scale-down', step: 'drain', node: 'n2', reason: /node n2 has been cordoned for SCALE_DOWN_UNNEEDED_TIME \(600 s\): move its 1 gear\(s\) and remove it/ },
+  },
+  'demand back while a node is cordoned: re-activate it': {
+    input: { nodes: [node('n1', 9), node('n2', 0, { state: 'deactivated' })], draining: { node: 'n2', phase: 'cordoned', minutesAgo: 3 } },
+    want: { kind: 'cancel-drain', node: 'n2', reason: /re-activate node n2, which is cordoned for removal, instead of adding a host/ },
   },
   'ties on active gears: fewest gears in all, then the oldest node': {
     input: {
@@ -260,6 +274,7 @@ describe('planScale', () => {
       assert.equal(plan.kind, want.kind, `kind (reason: ${plan.reason})`);
       assert.ok(Object.isFrozen(plan), 'the plan is frozen');
       if (want.reason) assert.match(plan.reason, want.reason);
+      if (want.step !== undefined) assert.equal(plan.kind === 'scale-down' ? plan.step : undefined, want.step, plan.reason);
       if (want.code !== undefined) assert.equal(plan.kind === 'wait' || plan.kind === 'noop' ? plan.code : undefined, want.code, plan.reason);
       if (want.count !== undefined) assert.equal(plan.kind === 'scale-up' ? plan.count : undefined, want.count, plan.reason);
       if (want.district !== undefined) assert.equal(plan.kind === 'scale-up' ? plan.districtName : undefined, want.district);

@@ -37,12 +37,12 @@ describe('simulator', () => {
     assert.equal(result.nodesAdded, 1);
     assert.deepEqual([result.placementsRefused, result.placementsDelayed], [0, 0]);
     // Two nodes for two hours (the second asked for at t = 0); 40 of 100 slots after c leaves
-    // would be 80 % on one node: more than 70 %, so none is removed.
-    assert.equal(result.scaleDowns, 0);
+    // would be 80 % on one node: more than 70 %, so none is cordoned until everything ends.
+    assert.deepEqual(result.events.filter((event) => event.kind === 'scale-down').map((event) => event.time), [2 * HOUR]);
     assert.ok(Math.abs(result.nodeHours - 4) < 0.01, `node-hours ${result.nodeHours}`);
     assert.ok(Math.abs(result.lowerBoundNodeHours - 2.5) < 1e-9);
     assert.ok(Math.abs(result.ratio - 4 / 2.5) < 0.01);
-    assert.deepEqual(result.events.filter((event) => event.kind !== 'node-ready').map((event) => [event.time, event.kind]), [[0, 'scale-up']]);
+    assert.deepEqual(result.events.filter((event) => event.kind !== 'node-ready').map((event) => [event.time, event.kind]), [[0, 'scale-up'], [2 * HOUR, 'scale-down']]);
     assert.deepEqual(result.events.find((event) => event.kind === 'node-ready')!.time, 60, 'the node registers after the boot delay');
   });
 

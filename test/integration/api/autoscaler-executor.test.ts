@@ -43,8 +43,11 @@ for (const dialect of STORE_DIALECTS) {
         await appOn(h, 'web', 1); // lands on node1 (least loaded, then name)
         const autoscaler = h.broker.autoscaler!;
         const [pass] = await autoscaler.passOnce();
-        assert.equal(pass!.plan.kind, 'scale-down', pass!.plan.reason);
-        assert.match(pass!.plan.reason, new RegExp(`remove node ${idle!.name} \\(0 active gear\\(s\\), 0 in all\\)`));
+        assert.equal(pass!.plan.kind === 'scale-down' && pass!.plan.step, 'cordon', pass!.plan.reason);
+        assert.match(pass!.plan.reason, new RegExp(`cordon node ${idle!.name} \\(0 active gear\\(s\\), 0 in all\\)`));
+        assert.equal((await h.store.getNodeByName(idle!.name))!.state, 'deactivated', 'cordoned: out of placement');
+        const [drain] = await autoscaler.passOnce(); // SCALE_DOWN_UNNEEDED_TIME=0: drain it now
+        assert.equal(drain!.plan.kind === 'scale-down' && drain!.plan.step, 'drain', drain!.plan.reason);
         await h.broker.mover.passOnce(); // the drain finds nothing to move: done
         await autoscaler.passOnce(); // the scale-down sees it: delete, remove
         const operations = (await h.store.listOperations({ kind: 'scale-down' }));
@@ -53,7 +56,7 @@ for (const dialect of STORE_DIALECTS) {
         assert.equal((await h.store.getNodeByName(idle!.name))!.districtId, null);
         assert.equal((await h.store.getNodeByName(busy!.name))!.state, 'active');
         const kinds = (await h.store.listEvents({ limit: 100, kind: 'pool' })).map((event) => event.kind);
-        assert.deepEqual(kinds, ['pool.scale-down', 'pool.scaled-down']);
+        assert.deepEqual(kinds, ['pool.scale-down', 'pool.scale-down-drain', 'pool.scaled-down']);
         assert.ok((await h.store.getPoolMemory('small')).lastScaleDownAt !== null);
         // At min now (1 node): nothing more goes.
         const [after] = await autoscaler.passOnce();
@@ -66,9 +69,10 @@ for (const dialect of STORE_DIALECTS) {
         await h.registerNodes(2, { district: 'east', withEndpoint: true });
         await appOn(h, 'web', 2); // one gear on each node
         const autoscaler = h.broker.autoscaler!;
-        const [pass] = await autoscaler.passOnce();
+        const [pass] = await autoscaler.passOnce(); // cordon
         assert.equal(pass!.plan.kind, 'scale-down', pass!.plan.reason);
         const chosen = pass!.plan.kind === 'scale-down' ? pass!.plan.nodeName : '';
+        await autoscaler.passOnce(); // drain (SCALE_DOWN_UNNEEDED_TIME=0)
         await h.broker.mover.passOnce(); // the gear's move starts; no agent will ever copy it
         assert.equal((await h.store.getNodeByName(chosen))!.state, 'draining');
 
@@ -93,6 +97,7 @@ for (const dialect of STORE_DIALECTS) {
         h.advance(61_000);
         const [again] = await autoscaler.passOnce();
         assert.equal(again!.plan.kind, 'scale-down', 'tried again after the backoff');
+        assert.equal(again!.plan.kind === 'scale-down' && again!.plan.step, 'cordon');
       }));
 
     it('paused: the plan says so and nothing starts; resumed: it acts', () =>

@@ -120,7 +120,7 @@ describe('kill tests: the broker SIGKILLed during a scale-down', () => {
     p = undefined;
   });
 
-  for (const phase of ['draining', 'deleting', 'removing'] as const) {
+  for (const phase of ['cordoned', 'draining', 'deleting', 'removing'] as const) {
     it(`killed at scale-down:${phase}: the restarted broker removes exactly the chosen host, and every gear runs once on the other`, { timeout: 150_000 }, async () => {
       p = await startKillPlatform({ ...AUTOSCALE, AUTOSCALE_MIN_NODES: '2' });
       await waitFor(async () => ((await p!.api('GET', '/nodes', { token: p!.adminToken })).items as { state: string }[]).filter((node) => node.state === 'active').length === 2, 'the pool at its minimum of 2', 60_000);
