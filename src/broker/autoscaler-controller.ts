@@ -106,14 +106,7 @@ export class AutoscalerController {
     this.leader = await this.store.acquireLease({ name: AUTOSCALER_LEASE, holder: this.holder, ttlMs: Math.max(3 * interval, 5000), now: this.clock() });
     if (!this.leader) return [];
 
-    const running = await this.store.listOperations({ status: ['running'] });
-    for (const operation of running.filter((each) => each.kind === SCALE_UP || each.kind === SCALE_DOWN)) {
-      try {
-        while (await this.executor.step(operation.id));
-      } catch (error) {
-        this.log.error({ err: error, operation: operation.id }, 'a scale operation step failed; retrying on the next pass');
-      }
-    }
+    await this.stepOperations();
 
     const passes: PoolPass[] = [];
     for (const pool of this.config.pools) {
@@ -128,6 +121,18 @@ export class AutoscalerController {
       }
     }
     return passes;
+  }
+
+  /** Moves every running scale operation on as far as it goes now (each pass starts with this). */
+  async stepOperations(): Promise<void> {
+    const running = await this.store.listOperations({ status: ['running'] });
+    for (const operation of running.filter((each) => each.kind === SCALE_UP || each.kind === SCALE_DOWN)) {
+      try {
+        while (await this.executor.step(operation.id));
+      } catch (error) {
+        this.log.error({ err: error, operation: operation.id }, 'a scale operation step failed; retrying on the next pass');
+      }
+    }
   }
 
   private async planPool(pool: PoolConfig): Promise<PoolPass> {

@@ -60,6 +60,11 @@ export interface BrokerOptions {
   readonly agentEnv?: NodeJS.ProcessEnv;
   /** Runs once the API listens and before any controller starts (`up` makes its district here). */
   readonly prepare?: (context: BrokerContext) => Promise<void>;
+  /**
+   * The pools' providers, instead of those AUTOSCALE_PROVIDER names (tests that compare the
+   * broker with the simulator give it the simulator's provider). The broker closes them.
+   */
+  readonly providers?: ReadonlyMap<string, Provider>;
 }
 
 export interface RunningBroker {
@@ -126,7 +131,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
       url = config.publicUrl ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
     }
     await options.prepare?.(context);
-    providers = await createPoolProviders(config, { brokerUrl: url, log, ...(options.agentEnv ? { agentEnv: options.agentEnv } : {}) });
+    providers = options.providers ? new Map(options.providers) : await createPoolProviders(config, { brokerUrl: url, log, ...(options.agentEnv ? { agentEnv: options.agentEnv } : {}) });
     if (providers.size > 0) {
       const scaler = new ScaleExecutor(
         store,

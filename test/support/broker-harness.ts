@@ -21,6 +21,7 @@ import { createUserWithToken } from '../../src/broker/bootstrap-admin.ts';
 import { loadBrokerConfig, type BrokerConfig, type BrokerConfKey } from '../../src/broker/broker-config.ts';
 import { API_PREFIX, startBroker, type RunningBroker } from '../../src/broker/broker.ts';
 import type { Store, StoreDialect } from '../../src/store/store.ts';
+import type { Provider } from '../../src/providers/provider.ts';
 import { createTestStore, type TestStore } from './stores.ts';
 
 export const BOOTSTRAP_TOKEN = 'bootstrap-secret-0123456789';
@@ -64,6 +65,8 @@ export interface HarnessOptions {
   readonly log?: Logger;
   readonly listen?: boolean;
   readonly controllers?: boolean;
+  /** Providers for the broker's pools, instead of AUTOSCALE_PROVIDER's. */
+  readonly providers?: ReadonlyMap<string, Provider>;
 }
 
 export interface BrokerHarness {
@@ -111,6 +114,7 @@ export async function startBrokerHarness(dialect: StoreDialect, options: Harness
       store,
       clock,
       controllers: options.controllers ?? false,
+      ...(options.providers ? { providers: options.providers } : {}),
       listen: options.listen ?? false,
       ...(options.log ? { log: options.log } : {}),
     });
