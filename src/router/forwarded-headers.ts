@@ -4,7 +4,7 @@
  */
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1): they describe one connection, never the next one. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
+export const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
 
 /**
  * Not forwarded: `Expect` is answered by the router's own server (Node sends 100 Continue itself),
@@ -58,8 +58,9 @@ export function backendRequestHeaders(rawHeaders: readonly string[], facts: Forw
 }
 
 /**
- * The gear's response headers (an object with lower-case keys, as the gear client parses them)
- * without hop-by-hop ones, changed in place: the object is the client's to keep and is used once.
+ * Response headers as an object with lower-case keys, without hop-by-hop ones, changed in place.
+ * (The proxy's gear client applies the same rule to the raw response headers as it parses them:
+ * gear-response-parser.ts.)
  */
 export function stripHopByHop(headers: Record<string, string | string[] | undefined>): Record<string, string | string[] | undefined> {
   const connection = headers.connection;

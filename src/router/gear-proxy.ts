@@ -1,13 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import type { Logger } from 'pino';
-import type { Dispatcher } from 'undici';
 
 import type { BackendHealth } from './backend-health.ts';
 import type { BackendPools } from './backend-pools.ts';
 import type { EndpointAddress } from './endpoint-address.ts';
 import { nextLiveEndpoint } from './endpoint-selection.ts';
-import { backendRequestHeaders, stripHopByHop } from './forwarded-headers.ts';
+import { backendRequestHeaders } from './forwarded-headers.ts';
+import { GearError, type GearControl, type GearExchange, type GearRequest } from './gear-client.ts';
+import type { GearResponseHead } from './gear-response-parser.ts';
 import { hostName, hostPort } from './host-name.ts';
 import type { IndexedRoute, RouteIndex } from './route-index.ts';
 
@@ -34,25 +35,21 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 const BODYLESS_BY_DEFAULT = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT']);
 
 /** The gear cannot be connected to: take the endpoint out at once. */
-const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ETIMEDOUT']);
+const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'GEAR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ETIMEDOUT']);
 
 /**
  * The connection broke under the request: a dead gear, or a keep-alive socket the gear closed
  * just as it was reused. Which one is learnt by trying the same gear once more on a fresh
  * connection: a dead gear then refuses (and is taken out), a live one answers.
  */
-const CONNECTION_BROKEN = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+const CONNECTION_BROKEN = new Set(['ECONNRESET', 'EPIPE', 'GEAR_CLOSED']);
 
-/**
- * What a failed attempt may still try: the same endpoint once (after a broken connection) and
- * one other endpoint. Each at most once, so a request costs at most three attempts.
- */
-interface Retries {
-  readonly sameEndpoint: boolean;
-  readonly otherEndpoint: boolean;
-}
-const BOTH_RETRIES: Retries = { sameEndpoint: true, otherEndpoint: true };
-const NO_RETRY: Retries = { sameEndpoint: false, otherEndpoint: false };
+/** A character a request target must not hold (it is written into the request line as it is; as undici refuses). */
+const INVALID_PATH = /[^\u0021-\u00ff]/;
+
+/** The exchange a client response belongs to (found by listeners shared by all responses). */
+const EXCHANGE = Symbol('geartide.exchange');
+type ProxiedResponse = ServerResponse & { [EXCHANGE]?: ProxiedRequest };
 
 /**
  * The proxying half of the router: Host → route → endpoint (round robin over live ones) → a
@@ -65,7 +62,24 @@ export class GearProxy {
   /** Handles a request that is not for the router itself. */
   handle(request: IncomingMessage, response: ServerResponse): void {
     const routes = this.options.routes();
-    const rawHost = request.headers.host;
+    // What routing and framing need, read from the raw headers (cheaper than `request.headers`,
+    // which builds an object of them all). Node's parser has refused a request with a
+    // malformed, or both a Content-Length and a Transfer-Encoding, header.
+    const rawHeaders = request.rawHeaders;
+    let rawHost: string | undefined;
+    let hosts = 0;
+    let length: string | undefined;
+    let chunked = false;
+    for (let index = 0; index < rawHeaders.length; index += 2) {
+      const name = rawHeaders[index]!;
+      if (name.length === 4) {
+        if (name.toLowerCase() === 'host' && hosts++ === 0) rawHost = rawHeaders[index + 1];
+      } else if (name.length === 14) {
+        if (name.toLowerCase() === 'content-length') length = rawHeaders[index + 1];
+      } else if (name.length === 17) {
+        if (name.toLowerCase() === 'transfer-encoding') chunked = true;
+      }
+    }
     const host = hostName(rawHost);
     if (routes === undefined) return plain(response, 503, 'the router has no route table yet (the broker has not answered)');
     const route = routes.get(host);
@@ -77,116 +91,174 @@ export class GearProxy {
     if (index === -1) return plain(response, 503, `app ${route.name} has no live gear: all ${route.targets.length} of its gear endpoints are failing and being probed`);
     route.cursor = index + 1;
 
+    const path = request.url ?? '/';
+    const refused = hosts > 1 ? 'duplicate host header' : refusedPath(path);
+    if (refused !== undefined) return plain(response, 502, `app ${route.name}: the router could not forward this request (${refused})`);
+
     const socket = request.socket;
-    const headers = backendRequestHeaders(request.rawHeaders, {
+    const headers = backendRequestHeaders(rawHeaders, {
       clientIp: socket.remoteAddress ?? '',
       host: rawHost ?? '',
       proto: 'encrypted' in socket && socket.encrypted === true ? 'https' : 'http',
       port: hostPort(rawHost) ?? String(this.options.listenPort()),
     });
     const method = request.method ?? 'GET';
-    const length = request.headers['content-length'];
-    const bodyless = (length === undefined || length === '0') && request.headers['transfer-encoding'] === undefined;
+    const bodyless = (length === undefined || length === '0') && !chunked;
     // HTTP says a request with neither header has no body; a client library would send a POST chunked.
     if (bodyless && length === undefined && !BODYLESS_BY_DEFAULT.has(method)) headers.push('Content-Length', '0');
-    const exchange: Exchange = { request, response, route, method, headers, bodyless };
-    this.forward(exchange, route.targets[index]!, bodyless && IDEMPOTENT.has(method) ? BOTH_RETRIES : NO_RETRY);
-  }
-
-  private forward(exchange: Exchange, target: EndpointAddress, retries: Retries): void {
-    const { request, response, route } = exchange;
-    const handler = new ResponseRelay(response, (error) => this.failed(exchange, target, retries, error));
-    response.once('close', handler.onClientClose);
-    try {
-      this.options.pools.get(target).dispatch({ method: exchange.method as Dispatcher.HttpMethod, path: request.url ?? '/', headers: exchange.headers, body: exchange.bodyless ? null : request }, handler);
-    } catch (error) {
-      // undici refuses some requests synchronously (a header it will not send).
-      response.off('close', handler.onClientClose);
-      plain(response, 502, `app ${route.name}: the router could not forward this request (${(error as Error).message})`);
-    }
+    let headerLines = '';
+    for (let at = 0; at < headers.length; at += 2) headerLines += `${headers[at]!}: ${headers[at + 1]!}\r\n`;
+    const gearRequest: GearRequest = { method, path, headerLines, body: bodyless ? null : request, chunked: !bodyless && chunked };
+    const exchange = new ProxiedRequest(this, request, response as ProxiedResponse, route, gearRequest, bodyless && IDEMPOTENT.has(method));
+    exchange.forward(route.targets[index]!, false);
   }
 
   /** An attempt failed before the response started: take the gear out, retry, or answer 502/504. */
-  private failed(exchange: Exchange, target: EndpointAddress, retries: Retries, error: Error): void {
-    const { request, response, route } = exchange;
-    if (response.destroyed || request.destroyed) return;
+  failed(exchange: ProxiedRequest, target: EndpointAddress, error: Error): void {
+    const { response, route } = exchange;
+    // (Not `request.destroyed`: a request whose body has been read through is destroyed too.)
+    if (response.destroyed || response.writableEnded) return;
     const code = (error as NodeJS.ErrnoException).code ?? '';
-    if (CONNECTION_BROKEN.has(code) && retries.sameEndpoint) {
-      return this.forward(exchange, target, { sameEndpoint: false, otherEndpoint: retries.otherEndpoint });
+    if (CONNECTION_BROKEN.has(code) && exchange.sameEndpointRetry) {
+      exchange.sameEndpointRetry = false;
+      return exchange.forward(target, true);
     }
     if (CONNECT_FAILURES.has(code) || CONNECTION_BROKEN.has(code)) this.options.health.eject(target.endpoint, describeFailure(error));
-    if (retries.otherEndpoint) {
+    if (exchange.otherEndpointRetry) {
+      exchange.otherEndpointRetry = false;
+      exchange.sameEndpointRetry = false;
       const nextIndex = nextLiveEndpoint(route.endpoints, route.cursor, this.options.health.isDown, target.endpoint);
       if (nextIndex !== -1) {
         route.cursor = nextIndex + 1;
-        return this.forward(exchange, route.targets[nextIndex]!, NO_RETRY);
+        return exchange.forward(route.targets[nextIndex]!, false);
       }
     }
     this.options.log.warn({ app: route.name, endpoint: target.endpoint, error: describeFailure(error) }, 'proxy: gear request failed');
-    if (code === 'UND_ERR_HEADERS_TIMEOUT') plain(response, 504, `app ${route.name}: its gear did not answer within ${Math.round(this.options.idleTimeoutMs / 1000)} s`);
+    if (code === 'GEAR_HEADERS_TIMEOUT') plain(response, 504, `app ${route.name}: its gear did not answer within ${Math.round(this.options.idleTimeoutMs / 1000)} s`);
     else plain(response, 502, `app ${route.name}: its gear failed to answer (${describeFailure(error)})`);
   }
-}
 
-interface Exchange {
-  readonly request: IncomingMessage;
-  readonly response: ServerResponse;
-  readonly route: IndexedRoute;
-  readonly method: string;
-  readonly headers: string[];
-  readonly bodyless: boolean;
+  get pools(): BackendPools {
+    return this.options.pools;
+  }
 }
 
 /**
- * Relays one gear response to the client as undici parses it, chunk by chunk, pausing the gear
- * connection while the client's socket is full (backpressure both ways: undici itself reads
- * the request body stream only as fast as the gear takes it).
+ * One client request on its way to a gear, and the relay of the gear's response back to the
+ * client as it is parsed, chunk by chunk, pausing the gear connection while the client's socket
+ * is full (backpressure both ways: the upload is read only as fast as the gear takes it).
  */
-class ResponseRelay implements Dispatcher.DispatchHandler {
-  private controller: Dispatcher.DispatchController | undefined;
-  private started = false;
+class ProxiedRequest implements GearExchange {
+  /** What a failed attempt may still try: the same endpoint once (after a broken connection)… */
+  sameEndpointRetry: boolean;
+  /** …and one other endpoint. Each at most once, so a request costs at most three attempts. */
+  otherEndpointRetry: boolean;
+  /** The endpoint of the attempt under way (a retry is another attempt, on its own connection). */
+  private target: EndpointAddress | undefined;
+  private control: GearControl | undefined;
+  private ended = false;
+  private clientGone = false;
+  /** Reading from the gear is paused until the client's socket drains. */
+  private waitingForDrain = false;
 
   constructor(
-    private readonly response: ServerResponse,
-    private readonly onFailureBeforeResponse: (error: Error) => void,
-  ) {}
-
-  readonly onClientClose = (): void => {
-    // A client that goes away must not leave the gear working for nobody.
-    if (!this.response.writableFinished) this.controller?.abort(new Error('client went away'));
-  };
-
-  private readonly onDrain = (): void => this.controller?.resume();
-
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller;
+    private readonly proxy: GearProxy,
+    readonly request: IncomingMessage,
+    readonly response: ProxiedResponse,
+    readonly route: IndexedRoute,
+    private readonly gearRequest: GearRequest,
+    retries: boolean,
+  ) {
+    this.sameEndpointRetry = retries;
+    this.otherEndpointRetry = retries;
+    response[EXCHANGE] = this;
+    response.on('close', onClientClose);
   }
 
-  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
-    // 1xx answers (100-continue is the server's business, 103 hints are optional) are not relayed.
-    if (statusCode < 200) return;
-    this.started = true;
-    this.response.writeHead(statusCode, statusMessage, stripHopByHop(headers));
-    this.response.on('drain', this.onDrain);
+  /** Sends the request to `target` (on a new connection when `fresh`). */
+  forward(target: EndpointAddress, fresh: boolean): void {
+    this.control = undefined;
+    this.target = target;
+    this.proxy.pools.get(target).dispatch(this.gearRequest, this, fresh);
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (!this.response.write(chunk)) controller.pause();
+  /** The client went away: the gear must not go on working for nobody. */
+  clientClosed(): void {
+    if (this.ended || this.response.writableFinished) return;
+    this.clientGone = true;
+    this.control?.abort();
+  }
+
+  onStart(control: GearControl): boolean {
+    if (this.clientGone) return false;
+    this.control = control;
+    return true;
+  }
+
+  onResponseHead(head: GearResponseHead): void {
+    const response = this.response;
+    try {
+      response.writeHead(head.status, head.reason, head.headers);
+    } catch (error) {
+      // A header (or status) node:http refuses to send: a malformed response.
+      response.statusMessage = '';
+      this.control?.abort();
+      this.proxy.failed(this, this.target!, new GearError('GEAR_BAD_RESPONSE', `invalid response: ${(error as Error).message}`));
+    }
+  }
+
+  onResponseBody(chunk: Buffer, last: boolean): void {
+    if (last) {
+      this.finish(chunk);
+    } else if (!this.response.write(chunk) && !this.waitingForDrain) {
+      this.waitingForDrain = true;
+      this.control?.pause();
+      this.response.once('drain', onClientDrain);
+    }
   }
 
   onResponseEnd(): void {
-    this.response.off('close', this.onClientClose);
-    this.response.off('drain', this.onDrain);
-    this.response.end();
+    if (!this.ended) this.finish(undefined);
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
-    this.response.off('close', this.onClientClose);
-    this.response.off('drain', this.onDrain);
+  onFailure(error: Error, responseStarted: boolean): void {
+    this.control = undefined;
     // Bytes already went to the client: the only honest signal left is a cut connection.
-    if (this.started || this.response.headersSent) this.response.destroy();
-    else this.onFailureBeforeResponse(error);
+    if (responseStarted || this.response.headersSent) {
+      this.ended = true;
+      this.response.off('close', onClientClose);
+      this.response.destroy();
+    } else {
+      this.proxy.failed(this, this.target!, error);
+    }
   }
+
+  resumeGear(): void {
+    this.waitingForDrain = false;
+    this.control?.resume();
+  }
+
+  private finish(chunk: Buffer | undefined): void {
+    this.ended = true;
+    this.control = undefined;
+    this.response.off('close', onClientClose);
+    this.response.end(chunk);
+  }
+}
+
+function onClientClose(this: ProxiedResponse): void {
+  this[EXCHANGE]?.clientClosed();
+}
+
+function onClientDrain(this: ProxiedResponse): void {
+  this[EXCHANGE]?.resumeGear();
+}
+
+/** Why a request target cannot be forwarded, or undefined when it can. */
+function refusedPath(path: string): string | undefined {
+  if (path.charCodeAt(0) !== 47 /* / */ && !path.startsWith('http://') && !path.startsWith('https://')) return 'path must be an absolute URL or start with a slash';
+  if (INVALID_PATH.test(path)) return 'invalid request path';
+  return undefined;
 }
 
 /** A short text answer from the router itself. */
@@ -205,11 +277,11 @@ function describeFailure(error: Error): string {
     case 'ECONNREFUSED':
       return 'connection refused';
     case 'ECONNRESET':
-    case 'UND_ERR_SOCKET':
+    case 'GEAR_CLOSED':
       return 'connection closed by the gear';
-    case 'UND_ERR_CONNECT_TIMEOUT':
+    case 'GEAR_CONNECT_TIMEOUT':
       return 'connect timed out';
-    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'GEAR_HEADERS_TIMEOUT':
       return 'no response headers in time';
     default:
       return error.message;
