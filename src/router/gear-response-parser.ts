@@ -13,9 +13,6 @@
 
 import { HOP_BY_HOP } from './forwarded-headers.ts';
 
-/** The lengths of the header names the parser looks at (lower-cased only when one matches). */
-const NOTABLE_NAME_LENGTHS = new Set([...HOP_BY_HOP, 'content-length'].map((name) => name.length));
-
 export interface GearResponseHead {
   readonly status: number;
   readonly reason: string;
@@ -62,8 +59,6 @@ const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 /** A chunk size beyond this many hex digits is refused (2^48 bytes and more is no real chunk). */
 const MAX_CHUNK_SIZE_DIGITS = 12;
 
-const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: ([^\r\n]*))?$/;
-
 export class GearResponseParser {
   private state = IDLE;
   /** Bytes of a head (or trailers) not complete yet. */
@@ -77,6 +72,8 @@ export class GearResponseParser {
   private chunkSizeDigits = 0;
   /** The gear's Keep-Alive timeout hint of the last response (ms), or undefined. */
   keepAliveHintMs: number | undefined;
+  private lastKeepAliveHeader: string | undefined;
+  private lastKeepAliveHintMs: number | undefined;
 
   constructor(
     private readonly sink: GearResponseSink,
@@ -275,16 +272,17 @@ export class GearResponseParser {
   private parseHead(head: string): GearResponseHead | undefined {
     let lineEnd = head.indexOf('\r\n');
     if (lineEnd === -1) lineEnd = head.length;
-    const statusLine = STATUS_LINE.exec(head.slice(0, lineEnd));
-    if (statusLine === null) return void this.malformed('invalid status line');
-    const http10 = statusLine[1] === '0';
-    const status = Number(statusLine[2]);
+    // HTTP/1.x NNN[ reason]
+    if (lineEnd < 12 || !head.startsWith('HTTP/1.') || head.charCodeAt(8) !== 32 || (lineEnd > 12 && head.charCodeAt(12) !== 32)) return void this.malformed('invalid status line');
+    const minor = head.charCodeAt(7) - 48;
+    const status = digit(head, 9) * 100 + digit(head, 10) * 10 + digit(head, 11);
+    if ((minor !== 0 && minor !== 1) || !(status >= 100 && status <= 999)) return void this.malformed('invalid status line');
+    const http10 = minor === 0;
     const headers: string[] = [];
     let contentLength = -1;
     let transferEncoding: string | undefined;
     let connection: string | undefined;
     let keepAliveHeader: string | undefined;
-    let hopByHopSeen = false;
     for (let start = lineEnd + 2; start < head.length; ) {
       let end = head.indexOf('\r\n', start);
       if (end === -1) end = head.length;
@@ -293,27 +291,48 @@ export class GearResponseParser {
       if (first === 32 || first === 9) return void this.malformed('folded header line');
       const colon = head.indexOf(':', start);
       if (colon <= start || colon >= end) return void this.malformed('invalid header line');
-      const name = head.slice(start, colon);
       let valueStart = colon + 1;
       let valueEnd = end;
       while (valueStart < valueEnd && isWhitespace(head.charCodeAt(valueStart))) valueStart++;
       while (valueEnd > valueStart && isWhitespace(head.charCodeAt(valueEnd - 1))) valueEnd--;
-      const value = head.slice(valueStart, valueEnd);
+      const nameStart = start;
       start = end + 2;
-      if (NOTABLE_NAME_LENGTHS.has(name.length)) {
-        const lower = name.toLowerCase();
-        if (lower === 'content-length') {
-          if (contentLength !== -1 || !/^\d{1,15}$/.test(value)) return void this.malformed('invalid Content-Length');
-          contentLength = Number(value);
-        } else if (HOP_BY_HOP.has(lower)) {
-          hopByHopSeen = true;
-          if (lower === 'transfer-encoding') transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
-          else if (lower === 'connection') connection = connection === undefined ? value : `${connection}, ${value}`;
-          else if (lower === 'keep-alive') keepAliveHeader = value;
-          continue;
-        }
+      // The few names that matter here, told apart by length first (no lower-case copy of the others).
+      switch (colon - nameStart) {
+        case 14:
+          if (sameLetters(head, nameStart, 'content-length')) {
+            contentLength = contentLength === -1 ? decimal(head, valueStart, valueEnd) : -2;
+            if (contentLength < 0) return void this.malformed('invalid Content-Length');
+          }
+          break;
+        case 10:
+          if (sameLetters(head, nameStart, 'connection')) {
+            const value = head.slice(valueStart, valueEnd);
+            connection = connection === undefined ? value : `${connection}, ${value}`;
+            continue;
+          }
+          if (sameLetters(head, nameStart, 'keep-alive')) {
+            keepAliveHeader = head.slice(valueStart, valueEnd);
+            continue;
+          }
+          break;
+        case 17:
+          if (sameLetters(head, nameStart, 'transfer-encoding')) {
+            const value = head.slice(valueStart, valueEnd);
+            transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
+            continue;
+          }
+          break;
+        case 2:
+        case 7:
+        case 16:
+        case 18:
+        case 19:
+          // te, trailer, upgrade, proxy-connection, proxy-authenticate, proxy-authorization
+          if (HOP_BY_HOP.has(head.slice(nameStart, colon).toLowerCase())) continue;
+          break;
       }
-      headers.push(name, value);
+      headers.push(head.slice(nameStart, colon), head.slice(valueStart, valueEnd));
     }
 
     if (status < 200) {
@@ -323,10 +342,25 @@ export class GearResponseParser {
       return { status, reason: '', headers };
     }
 
-    const connectionTokens = connection === undefined ? undefined : connection.toLowerCase().split(',').map((token) => token.trim());
-    this.keepAlive = http10 ? connectionTokens?.includes('keep-alive') === true : connectionTokens?.includes('close') !== true;
-    this.keepAliveHintMs = keepAliveHeader === undefined ? undefined : keepAliveTimeoutMs(keepAliveHeader);
-    if (hopByHopSeen && connectionTokens !== undefined) removeListed(headers, connectionTokens);
+    if (connection === undefined) {
+      this.keepAlive = !http10;
+    } else if (connection.length === 10 && sameLetters(connection, 0, 'keep-alive')) {
+      // What most gears send: nothing else to look at.
+      this.keepAlive = true;
+    } else {
+      const tokens = connection.toLowerCase().split(',').map((token) => token.trim());
+      this.keepAlive = http10 ? tokens.includes('keep-alive') : !tokens.includes('close');
+      removeListed(headers, tokens);
+    }
+    if (keepAliveHeader === undefined) {
+      this.keepAliveHintMs = undefined;
+    } else if (keepAliveHeader !== this.lastKeepAliveHeader) {
+      // A gear sends the same hint every time: parsed once.
+      this.lastKeepAliveHeader = keepAliveHeader;
+      this.keepAliveHintMs = this.lastKeepAliveHintMs = keepAliveTimeoutMs(keepAliveHeader);
+    } else {
+      this.keepAliveHintMs = this.lastKeepAliveHintMs;
+    }
 
     const noBody = this.headRequest || status === 204 || status === 304;
     if (transferEncoding !== undefined && !noBody) {
@@ -351,7 +385,7 @@ export class GearResponseParser {
       this.keepAlive = false;
     }
 
-    return { status, reason: statusLine[3] ?? '', headers };
+    return { status, reason: lineEnd > 13 ? head.slice(13, lineEnd) : '', headers };
   }
 
   /** The message ended; `extra`: more bytes followed it (the gear sent what was not asked for). */
@@ -385,6 +419,34 @@ function removeListed(headers: string[], connectionTokens: readonly string[]): v
     headers[kept++] = headers[index + 1]!;
   }
   headers.length = kept;
+}
+
+/** The value of the decimal digit at `at`, or NaN. */
+function digit(text: string, at: number): number {
+  const code = text.charCodeAt(at);
+  return code >= 48 && code <= 57 ? code - 48 : NaN;
+}
+
+/** The number written in `text[start, end)`: 1 to 15 digits, nothing else; -1 otherwise. */
+function decimal(text: string, start: number, end: number): number {
+  if (end <= start || end - start > 15) return -1;
+  let value = 0;
+  for (let at = start; at < end; at++) {
+    const code = text.charCodeAt(at);
+    if (code < 48 || code > 57) return -1;
+    value = value * 10 + (code - 48);
+  }
+  return value;
+}
+
+/** Whether `text` at `start` spells `lower` (lower-case letters and '-'), letters in any case. */
+function sameLetters(text: string, start: number, lower: string): boolean {
+  for (let at = 0; at < lower.length; at++) {
+    const code = text.charCodeAt(start + at);
+    const want = lower.charCodeAt(at);
+    if (code !== want && !(want >= 97 && want <= 122 && code === want - 32)) return false;
+  }
+  return true;
 }
 
 function isWhitespace(code: number): boolean {

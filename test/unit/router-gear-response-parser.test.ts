@@ -180,3 +180,9 @@ describe('gear response parser: malformed responses', () => {
     assert.equal(recorder.events.length, 1);
   });
 });
+
+test('gear response parser: a framing header is recognised by its exact name only', () => {
+  // "Transfer\rEncoding" is no Transfer-Encoding: relayed as it is (node:http then refuses the name).
+  const { recorder } = parse('HTTP/1.1 200 OK\r\nTransfer\rEncoding: chunked\r\nCONTENT-LENGTH: 2\r\n\r\nok');
+  assert.deepEqual(recorder.events, [head(200, 'OK', ['Transfer\rEncoding', 'chunked', 'CONTENT-LENGTH', '2']), ['body', 'ok', true], ['complete', true]]);
+});
