@@ -179,7 +179,7 @@ describe('drain failures with real processes', () => {
       }
     });
 
-    it('fails a drain of those gears after three attempts each, saying why, and the node stays out of placement', async () => {
+    it('fails a drain of those gears once one has failed three times, saying why, and the node stays out of placement', async () => {
       const host = p.appHost('exiter', DOMAIN);
       const load = p.startLoad({ hosts: [host], clients: 2, maxDurationMs: 60_000 });
       // The sick gear would take 3 × 30 s: scale it away first; the drain then holds the exiters only.
@@ -190,7 +190,14 @@ describe('drain failures with real processes', () => {
       assert.equal(report.failures, 0, JSON.stringify(report.failureSamples));
       assert.equal(drain.status, 'failed');
       assert.match(drain.reason, /failed to move 3 times \(last: .*exited before passing its health check/);
-      assert.equal(drain.moves.length, 6, 'three attempts for each of the two gears');
+      // The drain stops starting moves once a gear has failed three times and ends when none is in
+      // flight, so the other gear has had up to three attempts by then, depending on timing.
+      const attempts = new Map<string, number>();
+      for (const move of drain.moves as { gear: string }[]) attempts.set(move.gear, (attempts.get(move.gear) ?? 0) + 1);
+      const stuck = /gear (\S+) failed to move 3 times/.exec(drain.reason)![1]!;
+      assert.equal(attempts.get(stuck), 3, `the gear named in the reason was tried three times: ${JSON.stringify([...attempts])}`);
+      assert.equal(attempts.size, 2, 'both gears were tried');
+      assert.ok([...attempts.values()].every((count) => count >= 1 && count <= 3), `no gear more than three times: ${JSON.stringify([...attempts])}`);
       assert.ok(drain.moves.every((move: { status: string }) => move.status === 'rolled-back'));
       assert.equal((await p.api('GET', `/nodes/${DRAINED}`)).state, 'deactivated');
       await eventually('the target to remove every copy', () => p.gearDirsOn('local-node-2').length === 0, 20_000);
