@@ -79,7 +79,10 @@ function listedInConnection(rawHeaders: readonly string[]): Set<string> | undefi
   let listed: Set<string> | undefined;
   for (let index = 0; index < rawHeaders.length; index += 2) {
     if (rawHeaders[index]!.length !== 10 || rawHeaders[index]!.toLowerCase() !== 'connection') continue;
-    for (const token of rawHeaders[index + 1]!.split(',')) {
+    const value = rawHeaders[index + 1]!;
+    // What clients send (`keep-alive`, `close`) lists nothing: no need to split it.
+    if (value === 'keep-alive' || value === 'close' || value === 'Keep-Alive' || value === 'Close') continue;
+    for (const token of value.split(',')) {
       const name = token.trim().toLowerCase();
       if (name === '' || name === 'close' || name === 'keep-alive') continue;
       (listed ??= new Set()).add(name);
