@@ -1,9 +1,8 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-
 import type { Logger } from 'pino';
 
 import type { BackendHealth } from './backend-health.ts';
 import type { BackendPools } from './backend-pools.ts';
+import type { ClientReply, ClientRequest, ReplyListener } from './client-reply.ts';
 import type { EndpointAddress } from './endpoint-address.ts';
 import { nextLiveEndpoint } from './endpoint-selection.ts';
 import { backendRequestHeaders } from './forwarded-headers.ts';
@@ -47,20 +46,28 @@ const CONNECTION_BROKEN = new Set(['ECONNRESET', 'EPIPE', 'GEAR_CLOSED']);
 /** A character a request target must not hold (it is written into the request line as it is; as undici refuses). */
 const INVALID_PATH = /[^\u0021-\u00ff]/;
 
-/** The exchange a client response belongs to (found by listeners shared by all responses). */
-const EXCHANGE = Symbol('geartide.exchange');
-type ProxiedResponse = ServerResponse & { [EXCHANGE]?: ProxiedRequest };
-
 /**
  * The proxying half of the router: Host → route → endpoint (round robin over live ones) → a
  * streamed request over the endpoint's keep-alive pool, with passive health and retries for
  * idempotent, body-less requests that failed before the client saw a byte.
  */
 export class GearProxy {
+  private portText = '';
+
   constructor(private readonly options: GearProxyOptions) {}
 
+  /** The listening port as X-Forwarded-Port gives it (known once the server listens). */
+  private listenPortText(): string {
+    if (this.portText === '') {
+      const port = this.options.listenPort();
+      if (port === 0) return '0';
+      this.portText = String(port);
+    }
+    return this.portText;
+  }
+
   /** Handles a request that is not for the router itself. */
-  handle(request: IncomingMessage, response: ServerResponse): void {
+  handle(request: ClientRequest, reply: ClientReply): void {
     const routes = this.options.routes();
     // What routing and framing need, read from the raw headers (cheaper than `request.headers`,
     // which builds an object of them all). Node's parser has refused a request with a
@@ -81,43 +88,42 @@ export class GearProxy {
       }
     }
     const host = hostName(rawHost);
-    if (routes === undefined) return plain(response, 503, 'the router has no route table yet (the broker has not answered)');
+    if (routes === undefined) return plain(reply, 503, 'the router has no route table yet (the broker has not answered)');
     const route = routes.get(host);
-    if (route === undefined) return plain(response, 404, host === '' ? 'no Host header: the router routes by host name' : `no app is routed at host ${host}`);
-    if (route.entry.desiredState === 'stopped') return plain(response, 503, `app ${route.name} is stopped`);
-    if (route.targets.length === 0) return plain(response, 503, `app ${route.name} has no started gear`);
+    if (route === undefined) return plain(reply, 404, host === '' ? 'no Host header: the router routes by host name' : `no app is routed at host ${host}`);
+    if (route.entry.desiredState === 'stopped') return plain(reply, 503, `app ${route.name} is stopped`);
+    if (route.targets.length === 0) return plain(reply, 503, `app ${route.name} has no started gear`);
 
     const index = nextLiveEndpoint(route.endpoints, route.cursor, this.options.health.isDown);
-    if (index === -1) return plain(response, 503, `app ${route.name} has no live gear: all ${route.targets.length} of its gear endpoints are failing and being probed`);
+    if (index === -1) return plain(reply, 503, `app ${route.name} has no live gear: all ${route.targets.length} of its gear endpoints are failing and being probed`);
     route.cursor = index + 1;
 
-    const path = request.url ?? '/';
+    const path = request.url;
     const refused = hosts > 1 ? 'duplicate host header' : refusedPath(path);
-    if (refused !== undefined) return plain(response, 502, `app ${route.name}: the router could not forward this request (${refused})`);
+    if (refused !== undefined) return plain(reply, 502, `app ${route.name}: the router could not forward this request (${refused})`);
 
-    const socket = request.socket;
     const headers = backendRequestHeaders(rawHeaders, {
-      clientIp: socket.remoteAddress ?? '',
+      clientIp: request.clientIp,
       host: rawHost ?? '',
-      proto: 'encrypted' in socket && socket.encrypted === true ? 'https' : 'http',
-      port: hostPort(rawHost) ?? String(this.options.listenPort()),
+      proto: request.encrypted ? 'https' : 'http',
+      port: hostPort(rawHost) ?? this.listenPortText(),
     });
-    const method = request.method ?? 'GET';
+    const method = request.method;
     const bodyless = (length === undefined || length === '0') && !chunked;
     // HTTP says a request with neither header has no body; a client library would send a POST chunked.
     if (bodyless && length === undefined && !BODYLESS_BY_DEFAULT.has(method)) headers.push('Content-Length', '0');
     let headerLines = '';
     for (let at = 0; at < headers.length; at += 2) headerLines += `${headers[at]!}: ${headers[at + 1]!}\r\n`;
-    const gearRequest: GearRequest = { method, path, headerLines, body: bodyless ? null : request, chunked: !bodyless && chunked };
-    const exchange = new ProxiedRequest(this, request, response as ProxiedResponse, route, gearRequest, bodyless && IDEMPOTENT.has(method));
+    const gearRequest: GearRequest = { method, path, headerLines, body: bodyless ? null : request.body, chunked: !bodyless && chunked };
+    const exchange = new ProxiedRequest(this, reply, route, gearRequest, bodyless && IDEMPOTENT.has(method));
     exchange.forward(route.targets[index]!, false);
   }
 
   /** An attempt failed before the response started: take the gear out, retry, or answer 502/504. */
   failed(exchange: ProxiedRequest, target: EndpointAddress, error: Error): void {
-    const { response, route } = exchange;
-    // (Not `request.destroyed`: a request whose body has been read through is destroyed too.)
-    if (response.destroyed || response.writableEnded) return;
+    const { reply, route } = exchange;
+    // (Not the request's `destroyed`: a request whose body has been read through is destroyed too.)
+    if (reply.closed) return;
     const code = (error as NodeJS.ErrnoException).code ?? '';
     if (CONNECTION_BROKEN.has(code) && exchange.sameEndpointRetry) {
       exchange.sameEndpointRetry = false;
@@ -134,8 +140,8 @@ export class GearProxy {
       }
     }
     this.options.log.warn({ app: route.name, endpoint: target.endpoint, error: describeFailure(error) }, 'proxy: gear request failed');
-    if (code === 'GEAR_HEADERS_TIMEOUT') plain(response, 504, `app ${route.name}: its gear did not answer within ${Math.round(this.options.idleTimeoutMs / 1000)} s`);
-    else plain(response, 502, `app ${route.name}: its gear failed to answer (${describeFailure(error)})`);
+    if (code === 'GEAR_HEADERS_TIMEOUT') plain(reply, 504, `app ${route.name}: its gear did not answer within ${Math.round(this.options.idleTimeoutMs / 1000)} s`);
+    else plain(reply, 502, `app ${route.name}: its gear failed to answer (${describeFailure(error)})`);
   }
 
   get pools(): BackendPools {
@@ -148,7 +154,7 @@ export class GearProxy {
  * client as it is parsed, chunk by chunk, pausing the gear connection while the client's socket
  * is full (backpressure both ways: the upload is read only as fast as the gear takes it).
  */
-class ProxiedRequest implements GearExchange {
+class ProxiedRequest implements GearExchange, ReplyListener {
   /** What a failed attempt may still try: the same endpoint once (after a broken connection)… */
   sameEndpointRetry: boolean;
   /** …and one other endpoint. Each at most once, so a request costs at most three attempts. */
@@ -163,16 +169,14 @@ class ProxiedRequest implements GearExchange {
 
   constructor(
     private readonly proxy: GearProxy,
-    readonly request: IncomingMessage,
-    readonly response: ProxiedResponse,
+    readonly reply: ClientReply,
     readonly route: IndexedRoute,
     private readonly gearRequest: GearRequest,
     retries: boolean,
   ) {
     this.sameEndpointRetry = retries;
     this.otherEndpointRetry = retries;
-    response[EXCHANGE] = this;
-    response.on('close', onClientClose);
+    reply.listener = this;
   }
 
   /** Sends the request to `target` (on a new connection when `fresh`). */
@@ -183,10 +187,16 @@ class ProxiedRequest implements GearExchange {
   }
 
   /** The client went away: the gear must not go on working for nobody. */
-  clientClosed(): void {
-    if (this.ended || this.response.writableFinished) return;
+  onClientGone(): void {
+    if (this.ended) return;
     this.clientGone = true;
     this.control?.abort();
+  }
+
+  onReplyDrain(): void {
+    if (!this.waitingForDrain) return;
+    this.waitingForDrain = false;
+    this.control?.resume();
   }
 
   onStart(control: GearControl): boolean {
@@ -196,12 +206,10 @@ class ProxiedRequest implements GearExchange {
   }
 
   onResponseHead(head: GearResponseHead): void {
-    const response = this.response;
     try {
-      response.writeHead(head.status, head.reason, head.headers);
+      this.reply.writeHead(head.status, head.reason, head.headers);
     } catch (error) {
       // A header (or status) node:http refuses to send: a malformed response.
-      response.statusMessage = '';
       this.control?.abort();
       this.proxy.failed(this, this.target!, new GearError('GEAR_BAD_RESPONSE', `invalid response: ${(error as Error).message}`));
     }
@@ -210,10 +218,9 @@ class ProxiedRequest implements GearExchange {
   onResponseBody(chunk: Buffer, last: boolean): void {
     if (last) {
       this.finish(chunk);
-    } else if (!this.response.write(chunk) && !this.waitingForDrain) {
+    } else if (!this.reply.write(chunk) && !this.waitingForDrain) {
       this.waitingForDrain = true;
       this.control?.pause();
-      this.response.once('drain', onClientDrain);
     }
   }
 
@@ -224,34 +231,19 @@ class ProxiedRequest implements GearExchange {
   onFailure(error: Error, responseStarted: boolean): void {
     this.control = undefined;
     // Bytes already went to the client: the only honest signal left is a cut connection.
-    if (responseStarted || this.response.headersSent) {
+    if (responseStarted || this.reply.headersSent) {
       this.ended = true;
-      this.response.off('close', onClientClose);
-      this.response.destroy();
+      this.reply.destroy();
     } else {
       this.proxy.failed(this, this.target!, error);
     }
   }
 
-  resumeGear(): void {
-    this.waitingForDrain = false;
-    this.control?.resume();
-  }
-
   private finish(chunk: Buffer | undefined): void {
     this.ended = true;
     this.control = undefined;
-    this.response.off('close', onClientClose);
-    this.response.end(chunk);
+    this.reply.end(chunk);
   }
-}
-
-function onClientClose(this: ProxiedResponse): void {
-  this[EXCHANGE]?.clientClosed();
-}
-
-function onClientDrain(this: ProxiedResponse): void {
-  this[EXCHANGE]?.resumeGear();
 }
 
 /** Why a request target cannot be forwarded, or undefined when it can. */
@@ -262,14 +254,14 @@ function refusedPath(path: string): string | undefined {
 }
 
 /** A short text answer from the router itself. */
-export function plain(response: ServerResponse, status: number, message: string): void {
-  if (response.headersSent) {
-    response.destroy();
+export function plain(reply: ClientReply, status: number, message: string): void {
+  if (reply.headersSent) {
+    reply.destroy();
     return;
   }
   const body = `${message}\n`;
-  response.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
-  response.end(body);
+  reply.writeHead(status, undefined, ['content-type', 'text/plain; charset=utf-8', 'content-length', String(Buffer.byteLength(body)), 'cache-control', 'no-store']);
+  reply.end(body);
 }
 
 function describeFailure(error: Error): string {
