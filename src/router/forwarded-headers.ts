@@ -4,7 +4,7 @@
  */
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1): they describe one connection, never the next one. */
-export const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
 
 /**
  * Not forwarded: `Expect` is answered by the router's own server (Node sends 100 Continue itself),
@@ -58,9 +58,8 @@ export function backendRequestHeaders(rawHeaders: readonly string[], facts: Forw
 }
 
 /**
- * Response headers as an object with lower-case keys, without hop-by-hop ones, changed in place.
- * (The proxy's gear client applies the same rule to the raw response headers as it parses them:
- * gear-response-parser.ts.)
+ * The gear's response headers (an object with lower-case keys, as the gear client parses them)
+ * without hop-by-hop ones, changed in place: the object is the client's to keep and is used once.
  */
 export function stripHopByHop(headers: Record<string, string | string[] | undefined>): Record<string, string | string[] | undefined> {
   const connection = headers.connection;
@@ -79,10 +78,7 @@ function listedInConnection(rawHeaders: readonly string[]): Set<string> | undefi
   let listed: Set<string> | undefined;
   for (let index = 0; index < rawHeaders.length; index += 2) {
     if (rawHeaders[index]!.length !== 10 || rawHeaders[index]!.toLowerCase() !== 'connection') continue;
-    const value = rawHeaders[index + 1]!;
-    // What clients send (`keep-alive`, `close`) lists nothing: no need to split it.
-    if (value === 'keep-alive' || value === 'close' || value === 'Keep-Alive' || value === 'Close') continue;
-    for (const token of value.split(',')) {
+    for (const token of rawHeaders[index + 1]!.split(',')) {
       const name = token.trim().toLowerCase();
       if (name === '' || name === 'close' || name === 'keep-alive') continue;
       (listed ??= new Set()).add(name);

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 
 import pino, { type Logger } from 'pino';
 
@@ -8,9 +8,7 @@ import { ConfigError } from '../core/errors.ts';
 import { BackendHealth } from './backend-health.ts';
 import { BackendPools } from './backend-pools.ts';
 import { BrokerRouteSource } from './broker-route-source.ts';
-import { NodeReply, nodeRequest, type ClientReply, type ClientRequest } from './client-reply.ts';
 import { DEFAULT_PROBE_POLICY, type ProbePolicy } from './endpoint-health.ts';
-import { FrontConnection, type FrontHost } from './front-connection.ts';
 import { GearProxy } from './gear-proxy.ts';
 import { indexRoutes, listedEndpoints, type RouteIndex } from './route-index.ts';
 import type { RouteSource, RouteTable } from './route-table.ts';
@@ -38,17 +36,6 @@ export interface RouterOptions {
   readonly idleTimeoutMs?: number;
   /** Connections per gear endpoint; requests beyond wait for one. Default 256. */
   readonly maxSocketsPerEndpoint?: number;
-  /**
-   * How long an idle client connection is kept (and the Keep-Alive header says so). Default 65 s:
-   * longer than the usual 60 s idle timeout of a load balancer in front, so it is the one closing.
-   */
-  readonly keepAliveTimeoutMs?: number;
-  /**
-   * Answer the common request (HTTP/1.1, no body, plain syntax) on the router's own fast path
-   * (front-connection.ts) rather than through node:http's request/response streams. Default true;
-   * false sends every request through node:http (the tests compare the two).
-   */
-  readonly fastPath?: boolean;
 }
 
 export interface RunningRouter {
@@ -92,53 +79,30 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     idleTimeoutMs,
   });
 
-  const keepAliveTimeoutMs = options.keepAliveTimeoutMs ?? 65_000;
   const server = createServer(
     {
-      keepAliveTimeout: keepAliveTimeoutMs,
+      // Longer than the usual 60 s idle timeout of a load balancer in front, so it is the one closing.
+      keepAliveTimeout: 65_000,
       // Uploads and downloads are streamed and may be long; idle sockets time out on their own.
       requestTimeout: 0,
     },
-    (request: IncomingMessage, response: ServerResponse) => answer(nodeRequest(request), new NodeReply(response)),
+    (request: IncomingMessage, response: ServerResponse) => {
+      const url = request.url;
+      if (url !== undefined && url.charCodeAt(1) === 95 /* _ */ && url.split('?')[0] === ROUTER_HEALTH_PATH) return sendHealth(response);
+      proxy.handle(request, response);
+    },
   );
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
     if (socket.writable && error.code !== 'ECONNRESET') socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
     else socket.destroy();
   });
 
-  function answer(request: ClientRequest, reply: ClientReply): void {
-    const url = request.url;
-    if (url.charCodeAt(1) === 95 /* _ */ && url.split('?')[0] === ROUTER_HEALTH_PATH) return sendHealth(reply);
-    proxy.handle(request, reply);
-  }
-
-  function sendHealth(reply: ClientReply): void {
+  function sendHealth(response: ServerResponse): void {
     const status = source.status();
     const body = JSON.stringify({ status: status.state, routes: table?.items.length ?? 0, version: table?.version ?? null, ...(status.lastError === undefined ? {} : { lastError: status.lastError }), ejectedEndpoints: health.ejected().size });
-    reply.writeHead(200, undefined, ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(body)), 'cache-control', 'no-store']);
-    reply.end(body);
+    response.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+    response.end(body);
   }
-
-  // Connections start on the fast path (front-connection.ts), which hands node:http (its own
-  // 'connection' listener, taken off the server) any connection it does not answer itself.
-  const fronts = new Set<FrontConnection>();
-  const nodeListeners = server.listeners('connection') as ((socket: Socket) => void)[];
-  if (options.fastPath !== false && nodeListeners.length === 1) {
-    const nodeConnection = nodeListeners[0]!;
-    server.removeListener('connection', nodeConnection);
-    const front: FrontHost = {
-      handle: answer,
-      handOff: (socket) => nodeConnection.call(server, socket),
-      forget: (connection) => fronts.delete(connection),
-      keepAliveTimeoutMs,
-    };
-    server.on('connection', (socket: Socket) => fronts.add(new FrontConnection(socket, front)));
-  }
-  const frontSweeper = setInterval(() => {
-    const now = Date.now();
-    for (const connection of fronts) connection.sweep(now);
-  }, 500);
-  frontSweeper.unref();
 
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
@@ -168,10 +132,8 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       closing ??= (async () => {
         await source.stop();
         health.close();
-        clearInterval(frontSweeper);
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeAllConnections();
-        for (const connection of fronts) connection.destroy();
         await closed;
         await pools.close();
       })();
