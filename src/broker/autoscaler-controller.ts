@@ -86,7 +86,7 @@ export class AutoscalerController {
     this.leader = false;
   }
 
-  /** Runs a pass now instead of at the next interval (e.g. `up` after it made the district). */
+  /** Runs a pass now instead of at the next interval (a refused app create, a resume). */
   wake(): void {
     this.wakeUp?.();
   }
