@@ -108,8 +108,11 @@ export class GearProxy {
 
   /** An attempt failed before the response started: take the gear out, retry, or answer 502/504. */
   private failed(exchange: Exchange, target: EndpointAddress, retries: Retries, error: Error): void {
-    const { request, response, route } = exchange;
-    if (response.destroyed || request.destroyed) return;
+    const { response, route } = exchange;
+    // The client went away (its response is destroyed with it), or was answered already. Not
+    // `request.destroyed`: a request whose body has been read through is destroyed too, and its
+    // client still waits for an answer.
+    if (response.destroyed || response.writableEnded) return;
     const code = (error as NodeJS.ErrnoException).code ?? '';
     if (CONNECTION_BROKEN.has(code) && retries.sameEndpoint) {
       return this.forward(exchange, target, { sameEndpoint: false, otherEndpoint: retries.otherEndpoint });
