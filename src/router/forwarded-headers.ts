@@ -73,6 +73,30 @@ export function stripHopByHop(headers: Record<string, string | string[] | undefi
   return headers;
 }
 
+/**
+ * The gear's response headers (an object with lower-case keys, as the gear client parses them)
+ * as the flat list `writeHead` takes, in the same order, without hop-by-hop ones: the same
+ * headers `stripHopByHop` leaves, without deleting properties from the object.
+ */
+export function responseHeaderList(headers: Record<string, string | string[] | undefined>): (string | string[])[] {
+  let listed: Set<string> | undefined;
+  const connection = headers.connection;
+  // `keep-alive` (what most gears send) names only a header that is hop-by-hop anyway.
+  if (connection !== undefined && connection !== 'keep-alive') {
+    for (const token of String(connection).split(',')) {
+      const name = token.trim().toLowerCase();
+      if (name !== '') (listed ??= new Set()).add(name);
+    }
+  }
+  const list: (string | string[])[] = [];
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || HOP_BY_HOP.has(name) || (listed !== undefined && listed.has(name))) continue;
+    list.push(name, value);
+  }
+  return list;
+}
+
 /** Names the Connection header lists as hop-by-hop (besides keep-alive/close), or undefined. */
 function listedInConnection(rawHeaders: readonly string[]): Set<string> | undefined {
   let listed: Set<string> | undefined;

@@ -7,7 +7,7 @@ import type { BackendHealth } from './backend-health.ts';
 import type { BackendPools } from './backend-pools.ts';
 import type { EndpointAddress } from './endpoint-address.ts';
 import { nextLiveEndpoint } from './endpoint-selection.ts';
-import { backendRequestHeaders, stripHopByHop } from './forwarded-headers.ts';
+import { backendRequestHeaders, responseHeaderList } from './forwarded-headers.ts';
 import { hostName, hostPort } from './host-name.ts';
 import type { IndexedRoute, RouteIndex } from './route-index.ts';
 
@@ -90,24 +90,25 @@ export class GearProxy {
     // HTTP says a request with neither header has no body; a client library would send a POST chunked.
     if (bodyless && length === undefined && !BODYLESS_BY_DEFAULT.has(method)) headers.push('Content-Length', '0');
     const exchange: Exchange = { request, response, route, method, headers, bodyless };
+    // One listener for the whole exchange, whatever the attempt (the response points to the current one).
+    response.on('close', onClientClose);
     this.forward(exchange, route.targets[index]!, bodyless && IDEMPOTENT.has(method) ? BOTH_RETRIES : NO_RETRY);
   }
 
   private forward(exchange: Exchange, target: EndpointAddress, retries: Retries): void {
     const { request, response, route } = exchange;
-    const handler = new ResponseRelay(response, (error) => this.failed(exchange, target, retries, error));
-    response.once('close', handler.onClientClose);
+    const handler = new ResponseRelay(this, exchange, target, retries);
     try {
       this.options.pools.get(target).dispatch({ method: exchange.method as Dispatcher.HttpMethod, path: request.url ?? '/', headers: exchange.headers, body: exchange.bodyless ? null : request }, handler);
     } catch (error) {
       // undici refuses some requests synchronously (a header it will not send).
-      response.off('close', handler.onClientClose);
+      handler.detach();
       plain(response, 502, `app ${route.name}: the router could not forward this request (${(error as Error).message})`);
     }
   }
 
   /** An attempt failed before the response started: take the gear out, retry, or answer 502/504. */
-  private failed(exchange: Exchange, target: EndpointAddress, retries: Retries, error: Error): void {
+  failed(exchange: Exchange, target: EndpointAddress, retries: Retries, error: Error): void {
     const { response, route } = exchange;
     // The client went away (its response is destroyed with it), or was answered already. Not
     // `request.destroyed`: a request whose body has been read through is destroyed too, and its
@@ -140,26 +141,46 @@ interface Exchange {
   readonly bodyless: boolean;
 }
 
+/** The relay of the attempt under way, found from the client response by listeners shared by all. */
+const RELAY = Symbol('geartide.relay');
+type RelayedResponse = ServerResponse & { [RELAY]?: ResponseRelay | undefined };
+
 /**
  * Relays one gear response to the client as undici parses it, chunk by chunk, pausing the gear
  * connection while the client's socket is full (backpressure both ways: undici itself reads
- * the request body stream only as fast as the gear takes it).
+ * the request body stream only as fast as the gear takes it). One per attempt; no closures of
+ * its own (the client's 'close' and 'drain' listeners are shared functions).
  */
 class ResponseRelay implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | undefined;
   private started = false;
+  private waitingForDrain = false;
+  private readonly response: RelayedResponse;
 
   constructor(
-    private readonly response: ServerResponse,
-    private readonly onFailureBeforeResponse: (error: Error) => void,
-  ) {}
+    private readonly proxy: GearProxy,
+    private readonly exchange: Exchange,
+    private readonly target: EndpointAddress,
+    private readonly retries: Retries,
+  ) {
+    this.response = exchange.response;
+    this.response[RELAY] = this;
+  }
 
-  readonly onClientClose = (): void => {
-    // A client that goes away must not leave the gear working for nobody.
+  /** The client went away: a gear must not go on working for nobody. */
+  clientClosed(): void {
     if (!this.response.writableFinished) this.controller?.abort(new Error('client went away'));
-  };
+  }
 
-  private readonly onDrain = (): void => this.controller?.resume();
+  drained(): void {
+    this.waitingForDrain = false;
+    this.controller?.resume();
+  }
+
+  /** This attempt is over: the client's listeners no longer reach it. */
+  detach(): void {
+    if (this.response[RELAY] === this) this.response[RELAY] = undefined;
+  }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
@@ -169,27 +190,35 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
     // 1xx answers (100-continue is the server's business, 103 hints are optional) are not relayed.
     if (statusCode < 200) return;
     this.started = true;
-    this.response.writeHead(statusCode, statusMessage, stripHopByHop(headers));
-    this.response.on('drain', this.onDrain);
+    this.response.writeHead(statusCode, statusMessage, responseHeaderList(headers));
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (!this.response.write(chunk)) controller.pause();
+    if (this.response.write(chunk) || this.waitingForDrain) return;
+    this.waitingForDrain = true;
+    controller.pause();
+    this.response.once('drain', onClientDrain);
   }
 
   onResponseEnd(): void {
-    this.response.off('close', this.onClientClose);
-    this.response.off('drain', this.onDrain);
+    this.detach();
     this.response.end();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
-    this.response.off('close', this.onClientClose);
-    this.response.off('drain', this.onDrain);
+    this.detach();
     // Bytes already went to the client: the only honest signal left is a cut connection.
     if (this.started || this.response.headersSent) this.response.destroy();
-    else this.onFailureBeforeResponse(error);
+    else this.proxy.failed(this.exchange, this.target, this.retries, error);
   }
+}
+
+function onClientClose(this: RelayedResponse): void {
+  this[RELAY]?.clientClosed();
+}
+
+function onClientDrain(this: RelayedResponse): void {
+  this[RELAY]?.drained();
 }
 
 /** A short text answer from the router itself. */

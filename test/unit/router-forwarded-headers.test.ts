@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { backendRequestHeaders, stripHopByHop } from '../../src/router/forwarded-headers.ts';
+import { backendRequestHeaders, responseHeaderList, stripHopByHop } from '../../src/router/forwarded-headers.ts';
 
 const FACTS = { clientIp: '10.0.0.9', host: 'hello-demo.localhost:7481', proto: 'http', port: '7481' } as const;
 const FORWARDED = ['X-Forwarded-Host', 'hello-demo.localhost:7481', 'X-Forwarded-Proto', 'http', 'X-Forwarded-Port', '7481'];
@@ -36,4 +36,12 @@ test('response headers: hop-by-hop and Connection-listed removed, Set-Cookie arr
 
 test('request headers: Expect is answered by the router, not forwarded', () => {
   assert.deepEqual(backendRequestHeaders(['Host', 'h', 'Expect', '100-continue'], FACTS), ['Host', 'h', 'X-Forwarded-For', '10.0.0.9', ...FORWARDED]);
+});
+
+test('response header list: the headers stripHopByHop keeps, in order, as writeHead takes them', () => {
+  const headers = () => ({ 'content-type': 'text/plain', connection: 'keep-alive, x-hop', 'keep-alive': 'timeout=5', 'x-hop': '1', 'transfer-encoding': 'chunked', 'set-cookie': ['a=1', 'b=2'], date: 'd' });
+  assert.deepEqual(responseHeaderList(headers()), ['content-type', 'text/plain', 'set-cookie', ['a=1', 'b=2'], 'date', 'd']);
+  assert.deepEqual(responseHeaderList(headers()), Object.entries(stripHopByHop(headers())).flat());
+  assert.deepEqual(responseHeaderList({ connection: 'keep-alive', 'keep-alive': 'timeout=5', 'content-length': '2' }), ['content-length', '2']);
+  assert.deepEqual(responseHeaderList({ connection: 'close', close: 'x', 'x-a': '1' }), ['x-a', '1']);
 });
