@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 
 import { isGeartideError } from '../core/errors.ts';
 import type { Operation } from '../core/model.ts';
-import type { PoolMemory, ScaleDownPlan, ScaleUpPlan } from '../core/scale-plan.ts';
+import { afterScaleFailure, afterScaleSuccess, type PoolMemory, type ScaleDownPlan, type ScaleUpPlan } from '../core/scale-plan.ts';
 import type { Provider } from '../providers/provider.ts';
 import type { Store } from '../store/store.ts';
 import type { ChangeNotifier } from './change-notifier.ts';
@@ -184,7 +184,7 @@ export class ScaleExecutor {
       if (registered.length >= data.count) {
         const now = this.clock();
         await this.store.updateOperation(operation.id, { phase: 'done', status: 'succeeded', now });
-        await this.updateMemory(data.pool, (memory) => ({ ...memory, failures: 0, lastFailure: null, lastFailureAt: null }));
+        await this.updateMemory(data.pool, afterScaleSuccess);
         await this.events.record({
           kind: 'pool.scaled-up',
           subject: `pool:${data.pool}`,
@@ -321,7 +321,7 @@ export class ScaleExecutor {
     const now = this.clock();
     await this.store.updateOperation(operation.id, { phase: outcome === 'succeeded' ? 'done' : outcome, status: outcome, error: reason ?? null, now });
     if (outcome === 'succeeded') {
-      await this.updateMemory(data.pool, (memory) => ({ ...memory, lastScaleDownAt: now, failures: 0, lastFailure: null, lastFailureAt: null }));
+      await this.updateMemory(data.pool, (memory) => ({ ...afterScaleSuccess(memory), lastScaleDownAt: now }));
       this.observer.scaleDownDone?.(data.pool);
     } else if (outcome === 'failed') {
       await this.recordFailure(data.pool, `scale-down of node ${data.nodeName}: ${reason}`, false, now);
@@ -344,13 +344,7 @@ export class ScaleExecutor {
   // --- memory -----------------------------------------------------------------------------
 
   private async recordFailure(pool: string, reason: string, exhausted: boolean, now: number): Promise<void> {
-    await this.updateMemory(pool, (memory) => ({
-      ...memory,
-      failures: memory.failures + 1,
-      lastFailure: reason,
-      lastFailureAt: now,
-      ...(exhausted ? { exhausted: { reason, since: memory.exhausted?.since ?? now } } : {}),
-    }));
+    await this.updateMemory(pool, (memory) => afterScaleFailure(memory, reason, exhausted, now));
   }
 
   private async updateMemory(pool: string, change: (memory: PoolMemory) => PoolMemory): Promise<void> {

@@ -144,6 +144,26 @@ export const EMPTY_POOL_MEMORY: PoolMemory = Object.freeze({
   unplaced: null,
 });
 
+/**
+ * The pool's memory after a scale operation failed: one more consecutive failure (the backoff
+ * grows), and, when the cloud said it had no room, the pool exhausted with its reason (since the
+ * first such failure). Shared by the broker's executors and the simulator, so both remember alike.
+ */
+export function afterScaleFailure(memory: PoolMemory, reason: string, exhausted: boolean, now: number): PoolMemory {
+  return {
+    ...memory,
+    failures: memory.failures + 1,
+    lastFailure: reason,
+    lastFailureAt: now,
+    ...(exhausted ? { exhausted: { reason, since: memory.exhausted?.since ?? now } } : {}),
+  };
+}
+
+/** The pool's memory after a scale operation succeeded: the failures (and the backoff) are over. */
+export function afterScaleSuccess(memory: PoolMemory): PoolMemory {
+  return { ...memory, failures: 0, lastFailure: null, lastFailureAt: null };
+}
+
 /** What the provider says it has left; `nodes: null` means no known limit. */
 export interface ScaleHeadroom {
   readonly nodes: number | null;

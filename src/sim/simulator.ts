@@ -12,7 +12,7 @@
  * its refusal as the broker's capacity gate does, and is refused after that — or at once while
  * the pool is exhausted or at its max, as the gate refuses.
  */
-import { EMPTY_POOL_MEMORY, type PoolMemory } from '../core/scale-plan.ts';
+import { afterScaleFailure, afterScaleSuccess, EMPTY_POOL_MEMORY, type PoolMemory } from '../core/scale-plan.ts';
 import { seededRandom } from '../core/seeded-random.ts';
 import { SimCluster, SIM_DISTRICT, type SimNode } from './sim-cluster.ts';
 import { demandCurve, lowerBoundNodeHours, type Trace, type TraceApp } from './trace.ts';
@@ -181,7 +181,7 @@ export function simulate(sourceTrace: Trace, policy: SimPolicy, settings: SimSet
   const headroom = () => (settings.quota === null ? null : Math.max(0, settings.quota - cluster.size));
   const atMax = () => cluster.size >= settings.maxNodes && pending.length === 0;
   const fail = (reason: string, now: number, exhausted: boolean) => {
-    memory = { ...memory, failures: memory.failures + 1, lastFailure: reason, lastFailureAt: now, ...(exhausted ? { exhausted: { reason, since: memory.exhausted?.since ?? now } } : {}) };
+    memory = afterScaleFailure(memory, reason, exhausted, now);
   };
 
   /** Try the waiting apps again, oldest first (each one all or nothing). */
@@ -235,7 +235,7 @@ export function simulate(sourceTrace: Trace, policy: SimPolicy, settings: SimSet
       boot.request.registered += 1;
       if (boot.request.registered >= boot.request.count) {
         pending.splice(pending.indexOf(boot.request), 1);
-        memory = { ...memory, failures: 0, lastFailure: null, lastFailureAt: null };
+        memory = afterScaleSuccess(memory);
       }
     }
     retryWaiting(now);
@@ -282,7 +282,7 @@ export function simulate(sourceTrace: Trace, policy: SimPolicy, settings: SimSet
     if (node.gears.size === 0) {
       cluster.deleteNode(node, now);
       events.push({ time: (now - start) / 1000, kind: 'node-deleted', detail: node.name });
-      memory = { ...memory, lastScaleDownAt: now, failures: 0, lastFailure: null, lastFailureAt: null };
+      memory = { ...afterScaleSuccess(memory), lastScaleDownAt: now };
       drain = null;
     }
   };
