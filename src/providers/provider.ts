@@ -70,6 +70,8 @@ export interface ProviderNode {
   readonly createdAt: number;
   /** Why the host failed, in the cloud's words. */
   readonly error?: string;
+  /** For a failed host: the cloud is out of quota or capacity (not a fault of this host). */
+  readonly exhausted?: boolean;
 }
 
 export interface Headroom {
