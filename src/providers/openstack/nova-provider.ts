@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 import type { Logger } from 'pino';
 
 import { ExhaustedError, InputError } from '../../core/errors.ts';
@@ -54,6 +56,14 @@ interface NovaServer {
 export const POOL_TAG_PREFIX = 'geartide-pool:';
 
 /**
+ * `<prefix><10 hex of the scale event's hash>-<n>`: the same for a repeated request of one scale
+ * event (so it is idempotent), different across events, and short enough for a host name.
+ */
+export function hostName(prefix: string, scaleEventId: string, index: number): string {
+  return `${prefix}${createHash('sha256').update(scaleEventId).digest('hex').slice(0, 10)}-${index}`;
+}
+
+/**
  * Node hosts as Nova servers, one per host, created and deleted by name. A pool's servers are
  * found by the tag `geartide-pool:<pool>`; each carries its scale event and district in its
  * metadata, which makes increaseSize idempotent per scale event (names are derived from it and
@@ -82,12 +92,17 @@ export class NovaProvider implements Provider {
   async increaseSize(request: IncreaseSizeRequest): Promise<ProviderNode[]> {
     if (!Number.isInteger(request.count) || request.count < 1) throw new InputError(`count must be a positive integer, not ${request.count}`, 'count');
     const { flavor, imageId, networks } = await this.resolve();
-    const existing = (await this.servers()).filter((server) => server.metadata?.geartide_scale_event === request.scaleEventId);
+    const all = await this.servers();
+    const existing = all.filter((server) => server.metadata?.geartide_scale_event === request.scaleEventId);
     const created: ProviderNode[] = existing.map((server) => this.toNode(server));
-    const short = request.scaleEventId.replace(/^scale-/, '').slice(0, 8);
     for (let index = 1; index <= request.count; index++) {
-      const name = `${this.prefix}${short}-${index}`;
+      const name = hostName(this.prefix, request.scaleEventId, index);
       if (existing.some((server) => server.name === name)) continue;
+      const clash = all.find((server) => server.name === name);
+      if (clash) {
+        // Names are the agents' identities in the broker: never two hosts with one name.
+        throw new InputError(`server name ${name} for scale event ${request.scaleEventId} is already taken by server ${clash.id} of scale event ${clash.metadata?.geartide_scale_event ?? 'unknown'}`, 'scaleEventId');
+      }
       const { server } = this.options;
       const body = {
         server: {

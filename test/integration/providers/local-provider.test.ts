@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { isSameProcess } from '../../../src/node/process-identity.ts';
 import { LocalProvider } from '../../../src/providers/local/local-provider.ts';
 import { BOOTSTRAP_TOKEN, startBrokerHarness, type BrokerHarness } from '../../support/broker-harness.ts';
+import { describeProviderConformance } from '../../support/provider-conformance.ts';
 
 async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -94,4 +95,29 @@ describe('local provider', () => {
     // The first instance's view is stale now; the new one owns the home (and after() closes it).
     provider = other;
   });
+});
+
+describeProviderConformance('local', async () => {
+  const h = await startBrokerHarness('sqlite', { listen: true });
+  await h.createDistrict('east');
+  const home = mkdtempSync(join(tmpdir(), 'geartide-local-conformance-'));
+  let limit: number | null = null;
+  const provider = new LocalProvider({ home, brokerUrl: h.broker.url, bootstrapToken: BOOTSTRAP_TOKEN, gearProfile: 'small', maxActiveGears: 10, maxNodes: () => limit });
+  return {
+    provider,
+    district: 'east',
+    limitTo: async (total) => {
+      limit = total;
+    },
+    // A local host is its agent process: alive as recorded in the state file, same start time.
+    existsInCloud: async (providerId) => {
+      const state = JSON.parse(readFileSync(join(home, 'local-provider.json'), 'utf8')) as StateFile;
+      const record = state.nodes.find((node) => `local:${node.name}` === providerId);
+      return record !== undefined && isSameProcess(record.pid, record.pidStartTime);
+    },
+    close: async () => {
+      await h.close();
+      rmSync(home, { recursive: true, force: true });
+    },
+  };
 });
