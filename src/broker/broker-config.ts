@@ -94,13 +94,13 @@ export const BROKER_CONF_KEYS = {
   AUTOSCALE_PROVIDER: {
     kind: 'enum',
     default: 'none',
-    values: ['none', 'local'],
-    doc: 'Where new node hosts come from: `none` (no autoscaling: node hosts are the operator\'s), `local` (node agents as processes on this machine; what `geartide up` uses).',
+    values: ['none', 'local', 'openstack-nova', 'openstack-heat'],
+    doc: 'Where new node hosts come from: `none` (no autoscaling: node hosts are the operator\'s), `local` (node agents as processes on this machine; what `geartide up` uses), `openstack-nova` (one Nova server per host), `openstack-heat` (one Heat stack per pool, a ResourceGroup of servers). See docs/openstack.md.',
   },
   AUTOSCALE_POOLS: {
     kind: 'pools',
     default: undefined,
-    doc: 'The pools the autoscaler manages, `;`-separated, each `PROFILE[@DISTRICT] [min=N] [max=N] [max-active-gears=N]` (e.g. `small min=2 max=20; medium@east max=4`). A pool without a district may put new hosts in any district of its profile. Default: one pool of DEFAULT_GEAR_SIZE with the AUTOSCALE_* defaults.',
+    doc: 'The pools the autoscaler manages, `;`-separated, each `PROFILE[@DISTRICT] [min=N] [max=N] [max-active-gears=N] [flavor=NAME]` (e.g. `small min=2 max=20; medium@east max=4 flavor=m1.large`). A pool without a district may put new hosts in any district of its profile. Default: one pool of DEFAULT_GEAR_SIZE with the AUTOSCALE_* defaults.',
   },
   AUTOSCALE_MIN_NODES: { kind: 'integer', default: '1', min: 0, max: 100_000, doc: 'Fewest node hosts of a pool (a pool line\'s `min=` overrides it).' },
   AUTOSCALE_MAX_NODES: { kind: 'integer', default: '10', min: 1, max: 100_000, doc: 'Most node hosts of a pool (a pool line\'s `max=` overrides it).' },
@@ -149,6 +149,35 @@ export const BROKER_CONF_KEYS = {
     doc: 'Most node hosts the `local` provider runs per pool (its "quota", reported as headroom, so exhaustion can be seen on one machine). Re-read from broker.conf on every pass, as a cloud\'s quota is: raising it needs no restart. Unset: no limit.',
   },
   LOCAL_BOOT_DELAY: { kind: 'integer', default: '0', min: 0, max: 3600, doc: 'Seconds the `local` provider waits before it starts a new node agent (a cloud\'s boot time, for trying the autoscaler).' },
+  OPENSTACK_CLOUD: {
+    kind: 'string',
+    default: undefined,
+    doc: 'The cloud of clouds.yaml to use (./clouds.yaml, ~/.config/openstack/clouds.yaml, /etc/openstack/clouds.yaml, or $OS_CLIENT_CONFIG_FILE; secure.yaml beside it is merged). Unset: $OS_CLOUD, else the OS_* variables of an openrc.',
+  },
+  OPENSTACK_FLAVOR: { kind: 'string', default: undefined, doc: 'Flavor (name or id) of new node hosts; a pool line\'s `flavor=` overrides it. Required with an openstack provider.' },
+  OPENSTACK_IMAGE: { kind: 'string', default: undefined, doc: 'Image (name or id) of new node hosts: cloud-init, systemd and geartide installed (docs/openstack.md). Required with an openstack provider.' },
+  OPENSTACK_NETWORKS: {
+    kind: 'list',
+    default: 'auto',
+    doc: 'Networks (names or ids, comma-separated) new node hosts get a port on; `auto` lets Nova pick, `none` boots without a network (test clouds).',
+  },
+  OPENSTACK_KEY_NAME: { kind: 'string', default: undefined, doc: 'Nova keypair put on new node hosts (for an operator\'s ssh). Unset: none.' },
+  OPENSTACK_SECURITY_GROUPS: { kind: 'list', default: undefined, doc: 'Security groups of new node hosts, comma-separated (they must let the broker and routers reach the agent port 7481 and the gears\' ports). Unset: the project\'s default.' },
+  OPENSTACK_SERVER_GROUP: { kind: 'string', default: undefined, doc: 'Server group id new node hosts join (an anti-affinity group keeps a pool\'s hosts on different hypervisors).' },
+  OPENSTACK_AVAILABILITY_ZONE: { kind: 'string', default: undefined, doc: 'Availability zone of new node hosts. Unset: Nova\'s choice.' },
+  OPENSTACK_NAME_PREFIX: { kind: 'string', default: 'gt-', doc: 'Prefix of node host (server) names; the pool follows it: `gt-small-…`.' },
+  OPENSTACK_HEAT_TEMPLATE: {
+    kind: 'string',
+    default: undefined,
+    doc: '`openstack-heat`: an operator\'s stack template that follows geartide\'s contract (docs/openstack.md). Unset: the template geartide ships.',
+  },
+  OPENSTACK_NODE_BROKER_URL: {
+    kind: 'url',
+    default: undefined,
+    doc: 'URL new node hosts reach the broker at (put in their user-data). Default: BROKER_PUBLIC_URL.',
+  },
+  OPENSTACK_TIMEOUT: { kind: 'integer', default: '30', min: 1, max: 600, doc: 'Seconds an OpenStack API request may take before it counts as failed (transient failures are retried with backoff).' },
+  OPENSTACK_DELETE_TIMEOUT: { kind: 'integer', default: '600', min: 10, max: 86400, doc: 'Seconds a node host deletion may take in the cloud before the scale-down counts as failed and is retried.' },
   API_BODY_LIMIT: {
     kind: 'integer',
     default: '1048576',
@@ -205,10 +234,31 @@ export interface PoolConfig {
   readonly minNodes: number;
   readonly maxNodes: number;
   readonly maxActiveGears: number;
+  /** The pool's flavor (`flavor=`), or null for OPENSTACK_FLAVOR. */
+  readonly flavor: string | null;
+}
+
+/** The OPENSTACK_* keys, read when AUTOSCALE_PROVIDER is an openstack one. */
+export interface OpenStackConfig {
+  readonly cloud: string | null;
+  readonly flavor: string | null;
+  readonly image: string;
+  readonly networks: readonly string[] | 'none' | 'auto';
+  readonly keyName: string | null;
+  readonly securityGroups: readonly string[];
+  readonly serverGroup: string | null;
+  readonly availabilityZone: string | null;
+  readonly namePrefix: string;
+  readonly heatTemplate: string | null;
+  readonly nodeBrokerUrl: string | null;
+  readonly timeoutSeconds: number;
+  readonly deleteTimeoutSeconds: number;
 }
 
 export interface AutoscaleConfig {
-  readonly provider: 'none' | 'local';
+  readonly provider: 'none' | 'local' | 'openstack-nova' | 'openstack-heat';
+  /** Set when the provider is an openstack one. */
+  readonly openstack: OpenStackConfig | null;
   readonly pools: readonly PoolConfig[];
   readonly intervalSeconds: number;
   readonly upThresholdPct: number;
@@ -442,8 +492,10 @@ function resolveAutoscale(
     throw new ConfigError(`SCALE_BACKOFF_MAX (${backoffMaxSeconds}) must be at least SCALE_BACKOFF_INITIAL (${backoffInitialSeconds})`, 'SCALE_BACKOFF_MAX');
   }
   const localMax = get('LOCAL_MAX_NODES');
+  const openstack = provider.startsWith('openstack-') ? resolveOpenStack(get, integer, pools) : null;
   return {
     provider: provider as AutoscaleConfig['provider'],
+    openstack,
     pools,
     intervalSeconds: integer('AUTOSCALE_INTERVAL'),
     upThresholdPct,
@@ -459,6 +511,55 @@ function resolveAutoscale(
     appCreateWaitSeconds: integer('APP_CREATE_WAIT'),
     localMaxNodes: localMax === undefined || localMax === '' ? null : integer('LOCAL_MAX_NODES'),
     localBootDelaySeconds: integer('LOCAL_BOOT_DELAY'),
+  };
+}
+
+function resolveOpenStack(
+  get: (key: BrokerConfKey) => string | undefined,
+  integer: (key: BrokerConfKey) => number,
+  pools: readonly PoolConfig[],
+): OpenStackConfig {
+  const text = (key: BrokerConfKey): string | null => {
+    const value = get(key)?.trim();
+    return value === undefined || value === '' ? null : value;
+  };
+  // Cloud names (networks, security groups) are the cloud's: any case, spaces excluded.
+  const list = (key: BrokerConfKey): string[] => {
+    const items = (text(key) ?? '').split(',').map((item) => item.trim()).filter((item) => item !== '');
+    const bad = items.find((item) => /\s/.test(item));
+    if (bad !== undefined) throw new ConfigError(`${key}: '${bad}' has a space; separate names with commas`, key);
+    return items;
+  };
+  const provider = get('AUTOSCALE_PROVIDER');
+  const flavor = text('OPENSTACK_FLAVOR');
+  const withoutFlavor = pools.filter((pool) => pool.flavor === null);
+  if (flavor === null && withoutFlavor.length > 0) {
+    throw new ConfigError(`AUTOSCALE_PROVIDER=${provider} needs OPENSTACK_FLAVOR (or \`flavor=\` on pool ${withoutFlavor.map((pool) => pool.name).join(', ')} in AUTOSCALE_POOLS)`, 'OPENSTACK_FLAVOR');
+  }
+  const image = text('OPENSTACK_IMAGE');
+  if (image === null) throw new ConfigError(`AUTOSCALE_PROVIDER=${provider} needs OPENSTACK_IMAGE: the image new node hosts boot (docs/openstack.md says what it must contain)`, 'OPENSTACK_IMAGE');
+  const networks = list('OPENSTACK_NETWORKS');
+  if (networks.length === 0) throw new ConfigError('OPENSTACK_NETWORKS must name networks, or be auto or none', 'OPENSTACK_NETWORKS');
+  const special = networks.find((each) => each === 'none' || each === 'auto');
+  if (special !== undefined && networks.length > 1) throw new ConfigError(`OPENSTACK_NETWORKS: '${special}' cannot be combined with other networks`, 'OPENSTACK_NETWORKS');
+  const prefix = text('OPENSTACK_NAME_PREFIX') ?? 'gt-';
+  if (!/^[a-z0-9][a-z0-9-]{0,19}$/.test(prefix)) throw new ConfigError(`OPENSTACK_NAME_PREFIX '${prefix}' must be up to 20 lowercase letters, digits or '-' (it begins host names)`, 'OPENSTACK_NAME_PREFIX');
+  const template = text('OPENSTACK_HEAT_TEMPLATE');
+  if (template !== null && !existsSync(template)) throw new ConfigError(`OPENSTACK_HEAT_TEMPLATE: ${template} does not exist`, 'OPENSTACK_HEAT_TEMPLATE');
+  return {
+    cloud: text('OPENSTACK_CLOUD'),
+    flavor,
+    image,
+    networks: special !== undefined ? (special as 'none' | 'auto') : networks,
+    keyName: text('OPENSTACK_KEY_NAME'),
+    securityGroups: list('OPENSTACK_SECURITY_GROUPS'),
+    serverGroup: text('OPENSTACK_SERVER_GROUP'),
+    availabilityZone: text('OPENSTACK_AVAILABILITY_ZONE'),
+    namePrefix: prefix,
+    heatTemplate: template,
+    nodeBrokerUrl: text('OPENSTACK_NODE_BROKER_URL'),
+    timeoutSeconds: integer('OPENSTACK_TIMEOUT'),
+    deleteTimeoutSeconds: integer('OPENSTACK_DELETE_TIMEOUT'),
   };
 }
 
@@ -478,11 +579,17 @@ export function parsePools(text: string, defaults: { minNodes: number; maxNodes:
     const [, gearProfile, district] = match;
     if (!validGearSizes.includes(gearProfile!)) throw new ConfigError(`${key}: pool ${head}: profile '${gearProfile}' is not one of VALID_GEAR_SIZES (${validGearSizes.join(', ')})`, key);
     const values: { minNodes: number; maxNodes: number; maxActiveGears: number } = { ...defaults };
+    let flavor: string | null = null;
     for (const attribute of attributes) {
+      const flavorPair = /^flavor=(\S+)$/.exec(attribute);
+      if (flavorPair) {
+        flavor = flavorPair[1]!;
+        continue;
+      }
       const pair = /^([a-z-]+)=(\d+)$/.exec(attribute);
       const field = pair ? POOL_ATTRIBUTES[pair[1] as keyof typeof POOL_ATTRIBUTES] : undefined;
       if (!pair || field === undefined) {
-        throw new ConfigError(`${key}: pool ${head}: '${attribute}' is not one of ${Object.keys(POOL_ATTRIBUTES).map((name) => `${name}=N`).join(', ')}`, key);
+        throw new ConfigError(`${key}: pool ${head}: '${attribute}' is not one of ${Object.keys(POOL_ATTRIBUTES).map((name) => `${name}=N`).join(', ')}, flavor=NAME`, key);
       }
       values[field] = Number(pair[2]);
     }
@@ -493,7 +600,7 @@ export function parsePools(text: string, defaults: { minNodes: number; maxNodes:
     // A profile-wide pool and a district pool of the same profile would both count the same nodes.
     const overlap = pools.find((pool) => pool.gearProfile === gearProfile && (pool.district === null || district === undefined));
     if (overlap) throw new ConfigError(`${key}: pools ${overlap.name} and ${head} would manage the same node hosts; give either one pool for profile ${gearProfile} or one per district`, key);
-    pools.push({ name: head!, gearProfile: gearProfile!, district: district ?? null, ...values });
+    pools.push({ name: head!, gearProfile: gearProfile!, district: district ?? null, ...values, flavor });
   }
   if (pools.length === 0) throw new ConfigError(`${key} must name at least one pool`, key);
   return pools;

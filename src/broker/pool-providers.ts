@@ -2,8 +2,11 @@ import type { Logger } from 'pino';
 
 import { ConfigError } from '../core/errors.ts';
 import { LocalProvider } from '../providers/local/local-provider.ts';
+import { resolveCloudConfig } from '../providers/openstack/cloud-config.ts';
+import { NovaProvider } from '../providers/openstack/nova-provider.ts';
+import { OpenStackClient } from '../providers/openstack/openstack-client.ts';
 import type { Provider } from '../providers/provider.ts';
-import { rereadBrokerConfig, type BrokerConfig, type PoolConfig } from './broker-config.ts';
+import { rereadBrokerConfig, type BrokerConfig, type OpenStackConfig, type PoolConfig } from './broker-config.ts';
 
 /** The provider of the default pool keeps the names and state file `geartide up` always used. */
 const DEFAULT_PREFIX = 'local-node-';
@@ -27,6 +30,7 @@ export async function createPoolProviders(config: BrokerConfig, options: PoolPro
   if (config.nodeBootstrapToken === undefined) {
     throw new ConfigError(`AUTOSCALE_PROVIDER=${autoscale.provider} starts node agents, which need NODE_BOOTSTRAP_TOKEN to register; set it`, 'NODE_BOOTSTRAP_TOKEN');
   }
+  if (autoscale.openstack !== null) return createOpenStackProviders(config, autoscale.openstack, options);
   let lastLimit = autoscale.localMaxNodes;
   // Re-read on every headroom() call, as a cloud's quota is: raising LOCAL_MAX_NODES in
   // broker.conf lets an exhausted pool recover without a restart. A file broken meanwhile
@@ -55,6 +59,42 @@ export async function createPoolProviders(config: BrokerConfig, options: PoolPro
     });
     await provider.resume();
     providers.set(pool.name, provider);
+  }
+  return providers;
+}
+
+/**
+ * One provider per pool on the configured OpenStack cloud, each with a client of its own (a
+ * token per pool is cheap, and one pool's failing calls do not queue another's).
+ */
+function createOpenStackProviders(config: BrokerConfig, openstack: OpenStackConfig, options: PoolProviderOptions): Map<string, Provider> {
+  const cloud = resolveCloudConfig(openstack.cloud);
+  const providers = new Map<string, Provider>();
+  const brokerUrl = openstack.nodeBrokerUrl ?? options.brokerUrl;
+  for (const pool of config.autoscale.pools) {
+    const client = new OpenStackClient(cloud, { timeoutMs: openstack.timeoutSeconds * 1000, log: options.log.child({ pool: pool.name }), userAgent: 'geartide-broker' });
+    const common = {
+      client,
+      ownsClient: true,
+      pool: poolSlug(pool),
+      namePrefix: `${openstack.namePrefix}${poolSlug(pool)}-`,
+      server: {
+        flavor: pool.flavor ?? openstack.flavor!,
+        image: openstack.image,
+        networks: openstack.networks,
+        keyName: openstack.keyName,
+        securityGroups: openstack.securityGroups,
+        serverGroup: openstack.serverGroup,
+        availabilityZone: openstack.availabilityZone,
+      },
+      brokerUrl,
+      bootstrapToken: config.nodeBootstrapToken!,
+      gearProfile: pool.gearProfile,
+      maxActiveGears: pool.maxActiveGears,
+      deleteTimeoutMs: openstack.deleteTimeoutSeconds * 1000,
+      log: options.log.child({ pool: pool.name }),
+    };
+    providers.set(pool.name, new NovaProvider(common));
   }
   return providers;
 }

@@ -95,7 +95,8 @@ describe('broker.conf', () => {
   it('reads the autoscaler\'s pools: defaults from AUTOSCALE_*, overridden per pool', () => {
     const defaults = loadBrokerConfig({ env: { GEARTIDE_HOME: homeWith() } }).autoscale;
     assert.equal(defaults.provider, 'none');
-    assert.deepEqual(defaults.pools, [{ name: 'small', gearProfile: 'small', district: null, minNodes: 1, maxNodes: 10, maxActiveGears: 50 }]);
+    assert.deepEqual(defaults.pools, [{ name: 'small', gearProfile: 'small', district: null, minNodes: 1, maxNodes: 10, maxActiveGears: 50, flavor: null }]);
+    assert.equal(defaults.openstack, null);
     assert.equal(defaults.localMaxNodes, null);
     const config = loadBrokerConfig({
       env: { GEARTIDE_HOME: homeWith('AUTOSCALE_PROVIDER="local"\nAUTOSCALE_POOLS="small@east min=2 max=20 ; small@west ; medium max-active-gears=20"\nAUTOSCALE_MAX_NODES="4"\nLOCAL_MAX_NODES="3"\n') },
@@ -103,10 +104,50 @@ describe('broker.conf', () => {
     assert.equal(config.provider, 'local');
     assert.equal(config.localMaxNodes, 3);
     assert.deepEqual(config.pools, [
-      { name: 'small@east', gearProfile: 'small', district: 'east', minNodes: 2, maxNodes: 20, maxActiveGears: 50 },
-      { name: 'small@west', gearProfile: 'small', district: 'west', minNodes: 1, maxNodes: 4, maxActiveGears: 50 },
-      { name: 'medium', gearProfile: 'medium', district: null, minNodes: 1, maxNodes: 4, maxActiveGears: 20 },
+      { name: 'small@east', gearProfile: 'small', district: 'east', minNodes: 2, maxNodes: 20, maxActiveGears: 50, flavor: null },
+      { name: 'small@west', gearProfile: 'small', district: 'west', minNodes: 1, maxNodes: 4, maxActiveGears: 50, flavor: null },
+      { name: 'medium', gearProfile: 'medium', district: null, minNodes: 1, maxNodes: 4, maxActiveGears: 20, flavor: null },
     ]);
+  });
+
+  it('reads the OpenStack keys for an openstack provider, a flavor per pool, and names what is missing', () => {
+    const load = (text: string) => loadBrokerConfig({ env: { GEARTIDE_HOME: homeWith(text) } }).autoscale;
+    const config = load(
+      'AUTOSCALE_PROVIDER="openstack-nova"\nAUTOSCALE_POOLS="small; medium flavor=m1.large"\nOPENSTACK_CLOUD="prod"\nOPENSTACK_FLAVOR="m1.gear"\nOPENSTACK_IMAGE="geartide-node"\nOPENSTACK_NETWORKS="Tenant Net1,ext"\nOPENSTACK_SECURITY_GROUPS="default, geartide-node"\n'.replace('Tenant Net1', 'tenant-net1'),
+    );
+    assert.equal(config.provider, 'openstack-nova');
+    assert.deepEqual(config.pools.map((pool) => pool.flavor), [null, 'm1.large']);
+    assert.deepEqual(
+      { ...config.openstack },
+      {
+        cloud: 'prod',
+        flavor: 'm1.gear',
+        image: 'geartide-node',
+        networks: ['tenant-net1', 'ext'],
+        keyName: null,
+        securityGroups: ['default', 'geartide-node'],
+        serverGroup: null,
+        availabilityZone: null,
+        namePrefix: 'gt-',
+        heatTemplate: null,
+        nodeBrokerUrl: null,
+        timeoutSeconds: 30,
+        deleteTimeoutSeconds: 600,
+      },
+    );
+    assert.equal(load('AUTOSCALE_PROVIDER="openstack-heat"\nOPENSTACK_FLAVOR="f"\nOPENSTACK_IMAGE="i"\nOPENSTACK_NETWORKS="none"\n').openstack!.networks, 'none');
+    const fails = (text: string, key: string, pattern: RegExp) =>
+      assert.throws(() => load(text), (error: Error & { field?: string }) => {
+        assert.equal(error.field, key);
+        assert.match(error.message, pattern);
+        return true;
+      });
+    fails('AUTOSCALE_PROVIDER="openstack-nova"\nOPENSTACK_IMAGE="i"\nAUTOSCALE_POOLS="small; medium flavor=m1.large"\n', 'OPENSTACK_FLAVOR', /needs OPENSTACK_FLAVOR.*pool small/);
+    fails('AUTOSCALE_PROVIDER="openstack-nova"\nOPENSTACK_FLAVOR="f"\n', 'OPENSTACK_IMAGE', /needs OPENSTACK_IMAGE/);
+    fails('AUTOSCALE_PROVIDER="openstack-nova"\nOPENSTACK_FLAVOR="f"\nOPENSTACK_IMAGE="i"\nOPENSTACK_NETWORKS="none,net"\n', 'OPENSTACK_NETWORKS', /'none' cannot be combined/);
+    fails('AUTOSCALE_PROVIDER="openstack-heat"\nOPENSTACK_FLAVOR="f"\nOPENSTACK_IMAGE="i"\nOPENSTACK_HEAT_TEMPLATE="/no/such.yaml"\n', 'OPENSTACK_HEAT_TEMPLATE', /does not exist/);
+    fails('AUTOSCALE_PROVIDER="openstack-nova"\nOPENSTACK_FLAVOR="f"\nOPENSTACK_IMAGE="i"\nOPENSTACK_NAME_PREFIX="Bad_Prefix"\n', 'OPENSTACK_NAME_PREFIX', /lowercase/);
+    fails('AUTOSCALE_PROVIDER="openstack"\n', 'AUTOSCALE_PROVIDER', /one of none, local, openstack-nova, openstack-heat/);
   });
 
   it('never repeats a datastore password in its messages', () => {

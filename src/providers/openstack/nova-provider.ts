@@ -40,6 +40,8 @@ export interface NovaProviderOptions {
   /** How often deleteNodes looks. Default 1 s. */
   readonly pollMs?: number;
   readonly log?: Logger;
+  /** close() closes the client too (the broker gives each pool a client of its own). */
+  readonly ownsClient?: boolean;
 }
 
 interface NovaServer {
@@ -178,7 +180,7 @@ export class NovaProvider implements Provider {
   }
 
   async close(): Promise<void> {
-    // The client is shared between the pools of a cloud; its owner closes it.
+    if (this.options.ownsClient) await this.options.client.close();
   }
 
   private async gone(id: string): Promise<boolean> {
