@@ -72,7 +72,7 @@ function buildSnapshot(random: () => number, maxActiveGears: (index: number, act
     nodes,
     districts: Array.from({ length: DISTRICTS }, (_, index) => ({ id: `district-${index}`, name: `district-${index}`, gearProfile: 'small', availableUids: 1_000_000 })),
     pendingScaleUps: [],
-    runningScaleDown: null,
+    runningScaleDowns: [],
     headroom: { nodes: null },
     gearsOnNode: (nodeId) => gearsOn.get(nodeId) ?? [],
     gearsByApp,

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 
 import { ConflictError, ExhaustedError, InputError, NotFoundError } from '../core/errors.ts';
 import { NODE_STATES, type App, type AppSource, type DesiredState, type Domain, type Gear, type User } from '../core/model.ts';
-import { applyPlacement, createPlacementSnapshot, placeGear, type PlacementSnapshot } from '../core/placement.ts';
+import { applyPlacement, createPlacementSnapshot, placeGear, type PlacementOrder, type PlacementSnapshot } from '../core/placement.ts';
 import type { Store } from '../store/store.ts';
 import type { CapacityGate } from './capacity-gate.ts';
 import type { ChangeNotifier } from './change-notifier.ts';
@@ -14,6 +14,14 @@ export interface AppSettings {
   readonly validGearSizes: readonly string[];
   readonly defaultGearSize: string;
 }
+
+/**
+ * The placement order of a gear profile: `packed` where the autoscaler manages the profile's
+ * nodes, `least-loaded` elsewhere (`placementOrderFor` in scale-snapshot.ts decides).
+ */
+export type PlacementOrderOf = (gearProfile: string) => PlacementOrder;
+
+export const LEAST_LOADED_EVERYWHERE: PlacementOrderOf = () => 'least-loaded';
 
 export interface CreateAppRequest {
   readonly name: string;
@@ -39,6 +47,7 @@ export class AppExecutor {
     private readonly clock: () => number,
     /** With the autoscaler on: what to do when placement finds no room (wait for a node, or refuse saying why). */
     private readonly gate?: CapacityGate,
+    private readonly placementOrder: PlacementOrderOf = LEAST_LOADED_EVERYWHERE,
   ) {}
 
   /**
@@ -239,7 +248,7 @@ export class AppExecutor {
   private async addGears(tx: Store, app: App, count: number, appGearsByNode: Map<string, number>): Promise<Gear[]> {
     if (count === 0) return [];
     await tx.lockPlacement(app.gearProfile);
-    const snapshot = await loadPlacementSnapshot(tx, app.gearProfile);
+    const snapshot = await loadPlacementSnapshot(tx, app.gearProfile, this.placementOrder(app.gearProfile));
     const created: Gear[] = [];
     const now = this.clock();
     for (let index = 0; index < count; index++) {
@@ -259,6 +268,7 @@ export class AppExecutor {
 export async function loadPlacementSnapshot(
   store: Pick<Store, 'listNodes' | 'listDistricts' | 'countActiveGearsByNode'>,
   gearProfile: string,
+  order: PlacementOrder = 'least-loaded',
 ): Promise<PlacementSnapshot> {
   // Every node of the profile, not only active ones: the planner picks candidates itself, and
   // when none fits it explains why ("1 node is lost ('n1')"), which it can only do if it sees
@@ -267,6 +277,7 @@ export async function loadPlacementSnapshot(
   const districts = (await store.listDistricts()).filter((district) => district.gearProfile === gearProfile);
   const active = await store.countActiveGearsByNode(nodes.map((node) => node.id));
   return createPlacementSnapshot({
+    order,
     nodes: nodes.map((node) => ({
       id: node.id,
       name: node.name,

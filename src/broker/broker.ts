@@ -15,6 +15,7 @@ import { BrokerMetrics } from './broker-metrics.ts';
 import { CapacityGate } from './capacity-gate.ts';
 import { createPoolProviders } from './pool-providers.ts';
 import { ScaleExecutor } from './scale-executor.ts';
+import { placementOrderFor } from './scale-snapshot.ts';
 import type { Provider } from '../providers/provider.ts';
 import { ChangeNotifier } from './change-notifier.ts';
 import type { BrokerConfig } from './broker-config.ts';
@@ -96,8 +97,10 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   const events = new EventRecorder(store, clock);
   const changes = new ChangeNotifier();
   const metrics = new BrokerMetrics(store, config.autoscale);
-  const moves = new MoveExecutor(store, events, changes, clock, log, { ...DEFAULT_MOVE_SETTINGS, moveDeadlineMs: config.moveCopyTimeoutSeconds * 1000 }, (outcome, ms) => metrics.moveEnded(outcome, ms));
-  const drains = new DrainExecutor(store, events, changes, moves, clock, log);
+  // Autoscaled profiles pack their gears (docs/autoscaler.md), for creates, moves and drains alike.
+  const placementOrder = (gearProfile: string) => placementOrderFor(config.autoscale, gearProfile);
+  const moves = new MoveExecutor(store, events, changes, clock, log, { ...DEFAULT_MOVE_SETTINGS, moveDeadlineMs: config.moveCopyTimeoutSeconds * 1000 }, (outcome, ms) => metrics.moveEnded(outcome, ms), placementOrder);
+  const drains = new DrainExecutor(store, events, changes, moves, clock, log, placementOrder);
   // Set once the providers exist (they need the broker's URL); the gate wakes it on a refusal.
   let autoscaler: AutoscalerController | undefined;
   const gate = config.autoscale.provider === 'none' ? undefined : new CapacityGate(store, config.autoscale, changes, clock, () => autoscaler?.wake());
@@ -109,7 +112,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     clock,
     log,
     version: VERSION,
-    apps: new AppExecutor(store, events, changes, config, clock, gate),
+    apps: new AppExecutor(store, events, changes, config, clock, gate, placementOrder),
     nodes: new NodeExecutor(store, events, config, clock),
     districts: new DistrictExecutor(store, events, config, clock),
     moves,

@@ -5,7 +5,7 @@ import { ConflictError, GeartideError, NotFoundError } from '../core/errors.ts';
 import type { Node, Operation } from '../core/model.ts';
 import { isPastCommitPoint, type MovePhase } from '../core/move-phases.ts';
 import type { Store } from '../store/store.ts';
-import { loadPlacementSnapshot } from './app-executor.ts';
+import { LEAST_LOADED_EVERYWHERE, loadPlacementSnapshot, type PlacementOrderOf } from './app-executor.ts';
 import type { ChangeNotifier } from './change-notifier.ts';
 import type { EventRecorder } from './event-recorder.ts';
 import type { MoveExecutor } from './move-executor.ts';
@@ -52,6 +52,7 @@ export class DrainExecutor {
     private readonly moves: MoveExecutor,
     private readonly clock: () => number,
     private readonly log: Logger,
+    private readonly placementOrder: PlacementOrderOf = LEAST_LOADED_EVERYWHERE,
   ) {}
 
   /** Plans the drain (refusing, with the planner's reason, when the gears do not fit) and starts it. */
@@ -66,7 +67,7 @@ export class DrainExecutor {
     }
 
     const gears = await this.store.listGears({ nodeId: node.id });
-    const snapshot = await loadPlacementSnapshot(this.store, node.gearProfile);
+    const snapshot = await loadPlacementSnapshot(this.store, node.gearProfile, this.placementOrder(node.gearProfile));
     const gearsByApp = new Map<string, Map<string, number>>();
     for (const appId of new Set(gears.map((gear) => gear.appId))) {
       const counts = new Map<string, number>();

@@ -8,7 +8,7 @@ import { failpoint } from './failpoint.ts';
 import { isPastCommitPoint, type MovePhase } from '../core/move-phases.ts';
 import { planMoveTarget } from '../core/drain-plan.ts';
 import type { Store } from '../store/store.ts';
-import { loadPlacementSnapshot } from './app-executor.ts';
+import { LEAST_LOADED_EVERYWHERE, loadPlacementSnapshot, type PlacementOrderOf } from './app-executor.ts';
 import type { ChangeNotifier } from './change-notifier.ts';
 import type { EventRecorder } from './event-recorder.ts';
 
@@ -69,6 +69,7 @@ export class MoveExecutor {
     private readonly settings: MoveSettings = DEFAULT_MOVE_SETTINGS,
     /** Told how each move ended and how long it took (the metrics' move durations). */
     private readonly onMoveEnded: (outcome: 'succeeded' | 'rolled-back', durationMs: number) => void = () => {},
+    private readonly placementOrder: PlacementOrderOf = LEAST_LOADED_EVERYWHERE,
   ) {}
 
   /** Chooses the target, reserves it and journals the move (phase `planned`). */
@@ -113,7 +114,7 @@ export class MoveExecutor {
 
   /** The move's target, decided by the pure planner over a fresh snapshot; a refusal says why. */
   private async chooseTarget(tx: Store, request: MoveRequest, gear: Gear, gearProfile: string, source: Node): Promise<{ nodeId: string; nodeName: string; districtId: string; reason: string }> {
-    const snapshot = await loadPlacementSnapshot(tx, gearProfile);
+    const snapshot = await loadPlacementSnapshot(tx, gearProfile, this.placementOrder(gearProfile));
     const appGearsByNode = new Map<string, number>();
     for (const each of await tx.listGears({ appId: gear.appId })) if (each.id !== gear.id) appGearsByNode.set(each.nodeId, (appGearsByNode.get(each.nodeId) ?? 0) + 1);
     let toNodeId: string | undefined;

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 
 import type { DrainGear } from '../core/drain-plan.ts';
+import type { PlacementOrder } from '../core/placement.ts';
 import type { ScalePolicy, ScaleSnapshot } from '../core/scale-plan.ts';
 import type { Provider } from '../providers/provider.ts';
 import type { Store } from '../store/store.ts';
@@ -56,6 +57,17 @@ export function scalePolicy(config: AutoscaleConfig, pool: PoolConfig): ScalePol
   };
 }
 
+/**
+ * How placement ranks a profile's nodes: `packed` (the fullest node with room first) when the
+ * autoscaler manages a pool of that profile, so its nodes empty by themselves and leave without
+ * moves; `least-loaded` (OpenShift v2's rule) for node hosts the operator manages. A profile has
+ * one order for all its districts (a district pool packs its profile's other districts too).
+ */
+export function placementOrderFor(autoscale: Pick<AutoscaleConfig, 'provider' | 'pools'>, gearProfile: string): PlacementOrder {
+  if (autoscale.provider === 'none') return 'least-loaded';
+  return autoscale.pools.some((pool) => pool.gearProfile === gearProfile) ? 'packed' : 'least-loaded';
+}
+
 /** The pool a gear profile (and district) belongs to, or undefined when no pool manages it. */
 export function poolFor(pools: readonly PoolConfig[], gearProfile: string, districtName: string | null): PoolConfig | undefined {
   return pools.find((pool) => pool.gearProfile === gearProfile && (pool.district === null || pool.district === districtName));
@@ -98,8 +110,12 @@ export async function loadScaleSnapshot(store: SnapshotStore, pool: PoolConfig, 
       const data = operation.data as unknown as ScaleUpData;
       return { operationId: operation.id, count: data.count, registered: Math.min(data.count, registeredByEvent.get(data.scaleEventId) ?? 0), requestedAt: operation.createdAt };
     });
-  const down = running.find((operation) => operation.kind === SCALE_DOWN && (operation.data as unknown as ScaleDownData).pool === pool.name);
-  const downData = down?.data as unknown as ScaleDownData | undefined;
+  const runningScaleDowns = running
+    .filter((operation) => operation.kind === SCALE_DOWN && (operation.data as unknown as ScaleDownData).pool === pool.name)
+    .map((operation) => {
+      const data = operation.data as unknown as ScaleDownData;
+      return { operationId: operation.id, nodeId: data.nodeId, nodeName: data.nodeName, phase: operation.phase, startedAt: operation.createdAt };
+    });
 
   let headroom: ScaleSnapshot['headroom'] = null;
   try {
@@ -121,8 +137,7 @@ export async function loadScaleSnapshot(store: SnapshotStore, pool: PoolConfig, 
     })),
     districts: districts.map((district) => ({ id: district.id, name: district.name, gearProfile: district.gearProfile, availableUids: district.availableUids })),
     pendingScaleUps,
-    runningScaleDown:
-      down && downData ? { operationId: down.id, nodeId: downData.nodeId, nodeName: downData.nodeName, phase: down.phase, startedAt: down.createdAt } : null,
+    runningScaleDowns,
     headroom,
     gearsOnNode: (nodeId) => gearsByNode.get(nodeId) ?? [],
     gearsByApp,

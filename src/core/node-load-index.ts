@@ -1,11 +1,15 @@
 /**
- * An indexed binary min-heap of node hosts ordered by load, the index behind `placeGear`.
+ * An indexed binary heap of node hosts ordered by load, the index behind `placeGear`. The best
+ * node for the next gear is on top; which one is best is the placement order's comparator:
  *
- * Order (the placement rule, so results are deterministic):
+ * `compareLoad` (least loaded first, OpenShift v2's rule, the default):
  *   1. load = activeGears / maxActiveGears, lower first — compared by cross-multiplication, so
  *      two equal ratios (1/10 and 10/100) tie exactly instead of by floating-point luck;
  *   2. fewer active gears;
  *   3. name, by code unit (never locale-dependent).
+ *
+ * `comparePacking` (most allocated first, for autoscaled pools: see placement.ts):
+ *   1. load, higher first; 2. more active gears; 3. name, by code unit.
  *
  * "Indexed" means each entry remembers where it sits, so a changed key is re-sifted and an entry
  * removed in O(log n) without a search. One entry may sit in several heaps at once (its profile's
@@ -31,6 +35,20 @@ export function compareLoad(a: LoadIndexEntry, b: LoadIndexEntry): number {
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
 
+/**
+ * Negative when `a` is the better node to pack onto (the fuller one); 0 only for the same name
+ * and load. Ties fall to the name, in the same direction as `compareLoad`, so results stay stable.
+ */
+export function comparePacking(a: LoadIndexEntry, b: LoadIndexEntry): number {
+  const byLoad = b.activeGears * a.maxActiveGears - a.activeGears * b.maxActiveGears;
+  if (byLoad !== 0) return byLoad;
+  if (a.activeGears !== b.activeGears) return b.activeGears - a.activeGears;
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+/** An order of nodes for placement: negative when `a` should take the next gear before `b`. */
+export type LoadComparator = (a: LoadIndexEntry, b: LoadIndexEntry) => number;
+
 /** What a visitor of `visitInOrder` answers: stop the walk, or go on to the next entry. */
 export type VisitDecision = 'stop' | 'continue';
 
@@ -40,8 +58,14 @@ export type WalkOutcome = 'stopped' | 'exhausted' | 'limited';
 export class NodeLoadIndex<T extends LoadIndexEntry> {
   private readonly heap: T[] = [];
 
-  /** @param slot which element of `heapPositions` this heap owns. */
-  constructor(private readonly slot: number) {}
+  /**
+   * @param slot which element of `heapPositions` this heap owns.
+   * @param compare the placement order: the entry it ranks first is on top.
+   */
+  constructor(
+    private readonly slot: number,
+    readonly compare: LoadComparator = compareLoad,
+  ) {}
 
   /** Fills an empty heap from unordered entries in O(n) (bottom-up heapify). */
   heapify(entries: readonly T[]): void {
@@ -61,7 +85,7 @@ export class NodeLoadIndex<T extends LoadIndexEntry> {
     return this.heap.length;
   }
 
-  /** The least loaded entry, or undefined when empty. */
+  /** The best entry by the heap's order, or undefined when empty. */
   peek(): T | undefined {
     return this.heap[0];
   }
@@ -91,9 +115,14 @@ export class NodeLoadIndex<T extends LoadIndexEntry> {
     this.siftUp(last.heapPositions[this.slot]!);
   }
 
-  /** Call after the entry's load went up (a gear was placed on it). */
+  /**
+   * Call after the entry's load went up (a gear was placed on it): it sinks in a least-loaded
+   * heap and rises in a packing one; sifting both ways serves either (one of them is a no-op).
+   */
   increased(entry: T): void {
-    if (this.has(entry)) this.siftDown(entry.heapPositions[this.slot]!);
+    if (!this.has(entry)) return;
+    this.siftDown(entry.heapPositions[this.slot]!);
+    this.siftUp(entry.heapPositions[this.slot]!);
   }
 
   /** Empties the heap; its entries' positions in this slot become -1. */
@@ -108,7 +137,7 @@ export class NodeLoadIndex<T extends LoadIndexEntry> {
   }
 
   /**
-   * Visits entries in ascending load order, without touching the heap: a small auxiliary
+   * Visits entries in the heap's order (best first), without touching the heap: a small auxiliary
    * priority queue holds the frontier (children of visited entries), so visiting the k least
    * loaded costs O(k log k) whatever the heap's size. At most `maxSteps` entries are visited.
    */
@@ -121,11 +150,11 @@ export class NodeLoadIndex<T extends LoadIndexEntry> {
     while (frontier.length > 0) {
       if (steps === maxSteps) return 'limited';
       steps++;
-      const position = popFrontier(heap, frontier);
+      const position = popFrontier(heap, frontier, this.compare);
       if (visit(heap[position]!) === 'stop') return 'stopped';
       const left = 2 * position + 1;
-      if (left < heap.length) pushFrontier(heap, frontier, left);
-      if (left + 1 < heap.length) pushFrontier(heap, frontier, left + 1);
+      if (left < heap.length) pushFrontier(heap, frontier, left, this.compare);
+      if (left + 1 < heap.length) pushFrontier(heap, frontier, left + 1, this.compare);
     }
     return 'exhausted';
   }
@@ -136,7 +165,7 @@ export class NodeLoadIndex<T extends LoadIndexEntry> {
     while (position > 0) {
       const parentPosition = (position - 1) >> 1;
       const parent = heap[parentPosition]!;
-      if (compareLoad(entry, parent) >= 0) break;
+      if (this.compare(entry, parent) >= 0) break;
       heap[position] = parent;
       parent.heapPositions[this.slot] = position;
       position = parentPosition;
@@ -154,9 +183,9 @@ export class NodeLoadIndex<T extends LoadIndexEntry> {
       if (left >= size) break;
       const right = left + 1;
       let child = left;
-      if (right < size && compareLoad(heap[right]!, heap[left]!) < 0) child = right;
+      if (right < size && this.compare(heap[right]!, heap[left]!) < 0) child = right;
       const childEntry = heap[child]!;
-      if (compareLoad(childEntry, entry) >= 0) break;
+      if (this.compare(childEntry, entry) >= 0) break;
       heap[position] = childEntry;
       childEntry.heapPositions[this.slot] = position;
       position = child;
@@ -168,21 +197,21 @@ export class NodeLoadIndex<T extends LoadIndexEntry> {
 
 // The frontier of `visitInOrder`: a plain binary min-heap of positions into `heap`.
 
-function pushFrontier<T extends LoadIndexEntry>(heap: readonly T[], frontier: number[], position: number): void {
+function pushFrontier<T extends LoadIndexEntry>(heap: readonly T[], frontier: number[], position: number, compare: LoadComparator): void {
   let i = frontier.length;
   frontier.push(position);
   const entry = heap[position]!;
   while (i > 0) {
     const parent = (i - 1) >> 1;
     const parentPosition = frontier[parent]!;
-    if (compareLoad(entry, heap[parentPosition]!) >= 0) break;
+    if (compare(entry, heap[parentPosition]!) >= 0) break;
     frontier[i] = parentPosition;
     i = parent;
   }
   frontier[i] = position;
 }
 
-function popFrontier<T extends LoadIndexEntry>(heap: readonly T[], frontier: number[]): number {
+function popFrontier<T extends LoadIndexEntry>(heap: readonly T[], frontier: number[], compare: LoadComparator): number {
   const top = frontier[0]!;
   const last = frontier.pop()!;
   const size = frontier.length;
@@ -193,8 +222,8 @@ function popFrontier<T extends LoadIndexEntry>(heap: readonly T[], frontier: num
     const left = 2 * i + 1;
     if (left >= size) break;
     let child = left;
-    if (left + 1 < size && compareLoad(heap[frontier[left + 1]!]!, heap[frontier[left]!]!) < 0) child = left + 1;
-    if (compareLoad(heap[frontier[child]!]!, entry) >= 0) break;
+    if (left + 1 < size && compare(heap[frontier[left + 1]!]!, heap[frontier[left]!]!) < 0) child = left + 1;
+    if (compare(heap[frontier[child]!]!, entry) >= 0) break;
     frontier[i] = frontier[child]!;
     i = child;
   }

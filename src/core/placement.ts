@@ -6,7 +6,15 @@
  * Among candidates:
  *   1. spread: prefer a node holding the fewest gears of the app (none, whenever such a node has
  *      room) — a preference, not a rule: when every candidate holds the app, still place;
- *   2. least loaded: activeGears / maxActiveGears, then fewer active gears, then name.
+ *   2. by the snapshot's `PlacementOrder`:
+ *      `least-loaded` (OpenShift v2's rule, the default): activeGears / maxActiveGears, then fewer
+ *      active gears, then name;
+ *      `packed` (pools the autoscaler manages): the most allocated node with room first, then
+ *      more active gears, then name — Kubernetes' "MostAllocated" scoring. Packing is what lets
+ *      an autoscaled pool shrink without moving gears: new gears fill the fullest nodes, so the
+ *      emptiest ones get none while others have room and empty as their apps end, and a node
+ *      with no gears left leaves with nothing to move. Least-loaded placement does the opposite:
+ *      it refills exactly the node that scale-down would remove.
  * `excludeNodeIds` is a hard rule. No candidate → `ExhaustedError` (`no_capacity`) saying why.
  *
  * `placeGear` decides and changes nothing; `applyPlacement` is the executor's step that counts the
@@ -15,9 +23,9 @@
  * `clonePlacementSnapshot`; `releaseUids` counts UIDs that moving gears take along as free.
  * A gear that is not active (`active: false`) takes a UID but no `max_active_gears` slot.
  *
- * Cost: the snapshot keeps, per profile and per district, an indexed min-heap of the candidates
- * (`NodeLoadIndex`). Building is O(n); `placeGear` reads the heap's top, or — when the app
- * already has gears — walks the heap in load order past the nodes that hold it (O(k log k) for k
+ * Cost: the snapshot keeps, per profile and per district, an indexed heap of the candidates in
+ * placement order (`NodeLoadIndex`). Building is O(n); `placeGear` reads the heap's top, or — when
+ * the app already has gears — walks the heap in that order past the nodes that hold it (O(k log k) for k
  * skipped nodes, bounded by `MAX_SPREAD_WALK`, after which a linear scan is cheaper anyway);
  * `applyPlacement` re-sifts one node in O(log n). A node leaves the heaps when it is full, all
  * nodes of a district leave when its UIDs run out. Only the failure path scans every node, to say
@@ -25,8 +33,8 @@
  */
 import type { NodeState } from './model.ts';
 import { ConflictError, InputError } from './errors.ts';
-import { NodeLoadIndex, compareLoad } from './node-load-index.ts';
-import type { LoadIndexEntry, VisitDecision } from './node-load-index.ts';
+import { NodeLoadIndex, compareLoad, comparePacking } from './node-load-index.ts';
+import type { LoadComparator, LoadIndexEntry, VisitDecision } from './node-load-index.ts';
 import { explainNoCapacity } from './placement-failure.ts';
 
 export interface PlacementNode {
@@ -84,6 +92,10 @@ export interface PlacementSnapshot {
   district(id: string): PlacementDistrict | undefined;
 }
 
+/** How candidates are ranked once spread is served (see the top of this file). */
+export type PlacementOrder = 'least-loaded' | 'packed';
+export const PLACEMENT_ORDERS: readonly PlacementOrder[] = ['least-loaded', 'packed'];
+
 /**
  * How many nodes the spread walk visits before it gives up and scans all candidates. An app
  * rarely has more gears than this; past it, k log k for the walk approaches a plain scan's n.
@@ -93,8 +105,10 @@ export const MAX_SPREAD_WALK = 256;
 export function createPlacementSnapshot(input: {
   nodes: readonly PlacementNode[];
   districts: readonly PlacementDistrict[];
+  /** Default `least-loaded`. */
+  order?: PlacementOrder;
 }): PlacementSnapshot {
-  return new IndexedPlacementSnapshot(input.nodes, input.districts);
+  return new IndexedPlacementSnapshot(input.nodes, input.districts, input.order ?? 'least-loaded');
 }
 
 /** Chooses the node for one new gear. Pure: reads the snapshot, changes nothing. */
@@ -102,8 +116,9 @@ export function placeGear(snapshot: PlacementSnapshot, request: PlacementRequest
   const state = internals(snapshot);
   const scope = state.candidatesFor(request);
   let choice = scope === undefined ? undefined : chooseNode(scope, request);
-  // Rare path (scan): nodes with a slot are always less loaded than full ones, so looking at full
-  // nodes only when none has a slot keeps "least loaded" true for an inactive gear too.
+  // Rare path (scan): a node with a slot always comes first (it is less loaded than a full one,
+  // and packing fills slots, not past max_active_gears), so full nodes are looked at only when
+  // none has a slot.
   if (choice === undefined && request.active === false) choice = chooseFullNode(state, request);
   if (choice === undefined) {
     throw explainNoCapacity({
@@ -120,7 +135,7 @@ export function placeGear(snapshot: PlacementSnapshot, request: PlacementRequest
     nodeId: node.id,
     nodeName: node.name,
     districtId: district.id,
-    reason: describeChoice(choice, request, district.name),
+    reason: describeChoice(choice, request, district.name, state.order),
   });
 }
 
@@ -145,7 +160,7 @@ export function applyPlacement(snapshot: PlacementSnapshot, placement: Placement
 export function clonePlacementSnapshot(snapshot: PlacementSnapshot): PlacementSnapshot {
   const state = internals(snapshot);
   // The entries have the shape of PlacementNode/PlacementDistrict; the constructor copies them.
-  return new IndexedPlacementSnapshot([...state.nodes.values()], [...state.districts.values()]);
+  return new IndexedPlacementSnapshot([...state.nodes.values()], [...state.districts.values()], state.order);
 }
 
 /**
@@ -206,8 +221,15 @@ class IndexedPlacementSnapshot implements PlacementSnapshot {
   readonly nodes = new Map<string, NodeEntry>();
   readonly districts = new Map<string, DistrictEntry>();
   readonly profiles = new Map<string, ProfileEntry>();
+  readonly compare: LoadComparator;
 
-  constructor(nodes: readonly PlacementNode[], districts: readonly PlacementDistrict[]) {
+  constructor(
+    nodes: readonly PlacementNode[],
+    districts: readonly PlacementDistrict[],
+    readonly order: PlacementOrder,
+  ) {
+    if (!PLACEMENT_ORDERS.includes(order)) throw new InputError(`unknown placement order '${order}' (expected ${PLACEMENT_ORDERS.join(' or ')})`, 'order');
+    this.compare = order === 'packed' ? comparePacking : compareLoad;
     const districtCandidates = new Map<string, NodeEntry[]>();
     for (const district of districts) {
       if (this.districts.has(district.id)) throw new InputError(`district id '${district.id}' appears twice in the placement snapshot`, 'districts');
@@ -216,7 +238,7 @@ class IndexedPlacementSnapshot implements PlacementSnapshot {
         name: district.name,
         gearProfile: district.gearProfile,
         availableUids: district.availableUids,
-        candidates: new NodeLoadIndex<NodeEntry>(DISTRICT_HEAP),
+        candidates: new NodeLoadIndex<NodeEntry>(DISTRICT_HEAP, this.compare),
       });
       districtCandidates.set(district.id, []);
     }
@@ -237,7 +259,7 @@ class IndexedPlacementSnapshot implements PlacementSnapshot {
       this.nodes.set(entry.id, entry);
       let profile = this.profiles.get(entry.gearProfile);
       if (profile === undefined) {
-        profile = { nodes: [], candidates: new NodeLoadIndex<NodeEntry>(PROFILE_HEAP) };
+        profile = { nodes: [], candidates: new NodeLoadIndex<NodeEntry>(PROFILE_HEAP, this.compare) };
         this.profiles.set(entry.gearProfile, profile);
         profileCandidates.set(entry.gearProfile, []);
       }
@@ -348,7 +370,7 @@ interface Choice {
   readonly node: NodeEntry;
   /** Gears of the app already on the chosen node (0 unless every candidate holds the app). */
   readonly appGears: number;
-  /** Candidates less loaded than the chosen node that were passed over because they hold the app. */
+  /** Candidates ranked before the chosen node that were passed over because they hold the app. */
   readonly passedOver: number;
   /** A full node chosen for an inactive gear because no candidate had a slot. */
   readonly full?: boolean;
@@ -377,7 +399,7 @@ function chooseNode(candidates: NodeLoadIndex<NodeEntry>, request: PlacementRequ
       return 'stop';
     }
     passedOver += 1;
-    // Visited in load order, so the first node with a given count is the least loaded of those.
+    // Visited in placement order, so the first node with a given count is the best of those.
     if (count < fewestCount) {
       fewest = node;
       fewestCount = count;
@@ -405,7 +427,7 @@ function chooseFullNode(state: IndexedPlacementSnapshot, request: PlacementReque
     if (request.districtId !== undefined && node.district?.id !== request.districtId) continue;
     if (!takesInactiveGear(node) || request.excludeNodeIds?.has(node.id)) continue;
     const count = Math.max(0, request.appGearsByNode.get(node.id) ?? 0);
-    if (best === undefined || count < bestCount || (count === bestCount && compareLoad(node, best) < 0)) {
+    if (best === undefined || count < bestCount || (count === bestCount && state.compare(node, best) < 0)) {
       best = node;
       bestCount = count;
     }
@@ -424,7 +446,7 @@ function scanAllCandidates(
   for (const node of candidates.entries()) {
     if (excluded?.has(node.id)) continue;
     const count = Math.max(0, held.get(node.id) ?? 0);
-    if (best === undefined || count < bestCount || (count === bestCount && compareLoad(node, best) < 0)) {
+    if (best === undefined || count < bestCount || (count === bestCount && candidates.compare(node, best) < 0)) {
       best = node;
       bestCount = count;
     }
@@ -433,35 +455,38 @@ function scanAllCandidates(
   let passedOver = 0;
   if (bestCount === 0) {
     for (const node of candidates.entries()) {
-      if (!excluded?.has(node.id) && (held.get(node.id) ?? 0) > 0 && compareLoad(node, best) < 0) passedOver += 1;
+      if (!excluded?.has(node.id) && (held.get(node.id) ?? 0) > 0 && candidates.compare(node, best) < 0) passedOver += 1;
     }
   }
   return { node: best, appGears: bestCount, passedOver };
 }
 
-function describeChoice(choice: Choice, request: PlacementRequest, districtName: string): string {
+function describeChoice(choice: Choice, request: PlacementRequest, districtName: string, order: PlacementOrder): string {
   const node = choice.node;
+  // Packed: the fullest node with room (autoscaled pools); least-loaded otherwise.
+  const best = order === 'packed' ? 'most allocated' : 'least loaded';
+  const better = order === 'packed' ? 'fuller' : 'less loaded';
   const where = `of profile '${request.gearProfile}' in district '${districtName}'`;
   const load = `${node.activeGears}/${node.maxActiveGears} active gears`;
   if (choice.full === true) {
     const spread = choice.appGears > 0 ? `, holding ${choice.appGears} gear(s) of app '${request.appId}' already` : '';
     return (
       `no active node ${request.districtId === undefined ? `of profile '${request.gearProfile}'` : where} has an active slot left; ` +
-      `node '${node.name}' is the least loaded (${load}${spread}) and takes the gear because it is not active and needs no slot, in district '${districtName}'`
+      `node '${node.name}' is the ${best} (${load}${spread}) and takes the gear because it is not active and needs no slot, in district '${districtName}'`
     );
   }
   if (choice.appGears > 0) {
     const scope = request.districtId === undefined ? `of profile '${request.gearProfile}'` : where;
     return (
       `every candidate node ${scope} already holds a gear of app '${request.appId}', so the gears cannot spread further; ` +
-      `node '${node.name}' holds the fewest (${choice.appGears}) and is the least loaded of those, in district '${districtName}': ${load}`
+      `node '${node.name}' holds the fewest (${choice.appGears}) and is the ${best} of those, in district '${districtName}': ${load}`
     );
   }
   if (choice.passedOver > 0) {
-    const others = choice.passedOver === 1 ? '1 less loaded node holds one already' : `${choice.passedOver} less loaded nodes hold one already`;
-    return `node '${node.name}' is the least loaded active node ${where} without a gear of app '${request.appId}' (${others}): ${load}`;
+    const others = choice.passedOver === 1 ? `1 ${better} node holds one already` : `${choice.passedOver} ${better} nodes hold one already`;
+    return `node '${node.name}' is the ${best} active node ${where} without a gear of app '${request.appId}' (${others}): ${load}`;
   }
-  return `node '${node.name}' is the least loaded active node ${where}: ${load}`;
+  return `node '${node.name}' is the ${best} active node ${where}${order === 'packed' ? ' with room' : ''}: ${load}`;
 }
 
 function describeNodeBriefly(node: NodeEntry): string {

@@ -10,25 +10,30 @@
  * The decision, in order (the first that applies wins):
  *
  *   paused ───────────────────────────────────────────────▶ wait
- *   demand back while a scale-down drains a node ─────────▶ cancel-drain (re-activate it: cheaper
+ *   demand back while scale-downs drain nodes ────────────▶ cancel-drain (re-activate one: cheaper
  *                                                           than a new host, and it is warm)
  *   usage ≥ up-threshold, refused placements, or < min ───▶ scale-up (count computed), unless
  *        nodes already provisioning cover it ─────────────▶ wait
  *        at max / cloud without headroom (exhausted) ─────▶ wait (exhausted: with the cloud's reason)
  *        cooldown / backoff after failures ───────────────▶ wait
- *   removing the cheapest node keeps usage ≤ up − margin,
- *        after the delays ──────────────────────────────▶ scale-down, step cordon (that node
- *                                                           takes no new gears; reversible)
- *   a node cordoned for SCALE_DOWN_UNNEEDED_TIME ─────────▶ scale-down, step drain (move what
+ *   a node cordoned for SCALE_DOWN_UNNEEDED_TIME, or
+ *        empty after the pool's under-use lasted that
+ *        long (a node with gears: only while usage
+ *        without it stays ≤ up − margin) ─────────────────▶ scale-down, step drain (move what
  *                                                           is left, then delete it)
+ *   within the disruption budget, removing the cheapest
+ *        node keeps usage ≤ up − margin, after the delays ▶ scale-down, step cordon (that node
+ *                                                           takes no new gears; reversible)
  *   otherwise ────────────────────────────────────────────▶ noop / wait
  *
  * Hysteresis keeps a pool from flapping: scale-up at ≥ up-threshold, scale-down only when the
  * usage *after* removing a node stays ≤ up-threshold − margin, and only once the node has been
  * cordoned for the unneeded time (demand back to the up-threshold meanwhile re-activates it).
- * Cordoning first is what keeps moves few: placement sends new gears to the least loaded node,
- * which is also the cheapest to remove, so without it the node would fill up again while it
- * waits; cordoned, it empties as its apps end, and only what is left is moved.
+ * Moves stay few because an autoscaled pool's placement packs (placement.ts): new gears go to the
+ * fullest node with room, so the cheapest node to remove gets none and empties as its apps end;
+ * cordoned, it gets none at all, and only what is left after the unneeded time is moved. Several
+ * nodes may be on their way out at once, up to the disruption budget, so the pool can follow a
+ * fall in demand.
  *
  * The plan carries the pool's next `memory` (when under-use began, whether the cloud is
  * exhausted): the controller saves it, the dry run does not.
@@ -102,7 +107,7 @@ export interface PendingScaleUp {
   readonly requestedAt: number;
 }
 
-/** A scale-down still running (at most one per pool). */
+/** A scale-down still running (several per pool at once, up to the disruption budget). */
 export interface RunningScaleDown {
   readonly operationId: string;
   readonly nodeId: string;
@@ -176,7 +181,8 @@ export interface ScaleSnapshot {
   /** Every district of the pool's profile. */
   readonly districts: readonly ScaleDistrict[];
   readonly pendingScaleUps: readonly PendingScaleUp[];
-  readonly runningScaleDown: RunningScaleDown | null;
+  /** The pool's scale-downs still running, one per node (at most `disruptionBudget` at once). */
+  readonly runningScaleDowns: readonly RunningScaleDown[];
   /** null: the provider could not be asked this pass (the plan then does not scale up). */
   readonly headroom: ScaleHeadroom | null;
   /** The gears of a node, for the scale-down simulation (asked only of a few candidates). */
@@ -271,6 +277,27 @@ export type ScalePlan = ScaleUpPlan | ScaleDownPlan | CancelDrainPlan | WaitPlan
 /** How many scale-down candidates are simulated (cheapest first) before the planner gives up. */
 export const SCALE_DOWN_CANDIDATES = 8;
 
+/**
+ * The disruption budget: at most this share of the pool's nodes (rounded up, at least one) is
+ * being removed at once, cordoned or draining — Karpenter's default budget (`nodes: 10%`).
+ * Several at once is what lets a pool follow a fall in demand (one at a time, each waiting out
+ * SCALE_DOWN_UNNEEDED_TIME, sheds a node per quarter hour); the budget keeps a wrong guess small.
+ */
+export const SCALE_DOWN_BUDGET_PCT = 10;
+
+/** How many of the pool's nodes may be being removed at once (see SCALE_DOWN_BUDGET_PCT). */
+export function disruptionBudget(nodes: number): number {
+  return Math.max(1, Math.ceil((nodes * SCALE_DOWN_BUDGET_PCT) / 100));
+}
+
+function chooseToReactivate(snapshot: ScaleSnapshot): RunningScaleDown | undefined {
+  const gears = (running: RunningScaleDown) => snapshot.nodes.find((node) => node.id === running.nodeId)?.gears ?? 0;
+  const rank = (running: RunningScaleDown) => (running.phase === 'cordoned' ? 0 : 1);
+  return snapshot.runningScaleDowns
+    .filter((running) => running.phase === 'cordoned' || running.phase === 'draining')
+    .sort((a, b) => rank(a) - rank(b) || gears(b) - gears(a) || b.startedAt - a.startedAt || a.nodeName.localeCompare(b.nodeName))[0];
+}
+
 export function planScale(snapshot: ScaleSnapshot, policy: ScalePolicy, now: number): ScalePlan {
   const memory = snapshot.memory;
   const usage = measureUsage(snapshot, policy, now);
@@ -288,9 +315,12 @@ export function planScale(snapshot: ScaleSnapshot, policy: ScalePolicy, now: num
   const describe = describeUsage(usage, policy);
 
   // Demand came back while a node is cordoned or drains for removal: re-activating it is cheaper
-  // and faster than a new host. Past `draining` its gears are gone or it is being deleted.
-  const draining = snapshot.runningScaleDown;
-  if (draining !== null && hot && (draining.phase === 'cordoned' || draining.phase === 'draining')) {
+  // and faster than a new host. Past `draining` its gears are gone or it is being deleted. With
+  // several, one per pass (the next pass measures again): a cordoned one before a draining one
+  // (lifting a cordon undoes nothing), then the one holding the most gears (the costliest to
+  // move), then the latest cordoned.
+  const draining = hot ? chooseToReactivate(snapshot) : undefined;
+  if (draining !== undefined) {
     return freeze({
       ...base,
       kind: 'cancel-drain',
@@ -402,43 +432,76 @@ function planScaleDown(snapshot: ScaleSnapshot, policy: ScalePolicy, now: number
   const wait = (code: WaitCode, reason: string, until: number | null, underusedSince: number | null): WaitPlan =>
     freeze({ ...base, kind: 'wait', code, until, exhausted: exhausted?.reason ?? null, memory: next({ underusedSince }), reason });
 
-  const running = snapshot.runningScaleDown;
-  if (running !== null && running.phase === 'cordoned') {
-    // Cordoned: new gears go elsewhere and its own may end by themselves (batch work does), so
-    // fewer are left to move. After the unneeded time, what is left moves and the node goes.
-    const readyAt = Math.max(running.startedAt + policy.unneededTimeMs, memory.lastScaleUpAt === null ? 0 : memory.lastScaleUpAt + policy.delayAfterAddMs);
-    const node = snapshot.nodes.find((each) => each.id === running.nodeId);
+  // Nodes already on their way out. A cordoned node leaves once it has been cordoned for the
+  // unneeded time — or at once when it holds no gear any more and the pool has been under-used
+  // for the unneeded time (nothing is left to move, and the wait was for the pool's under-use,
+  // which is over: SCALE_DOWN_UNNEEDED_TIME). Oldest first, one per pass.
+  const running = [...snapshot.runningScaleDowns].sort((a, b) => a.startedAt - b.startedAt || a.nodeName.localeCompare(b.nodeName));
+  const afterAdd = memory.lastScaleUpAt === null ? 0 : memory.lastScaleUpAt + policy.delayAfterAddMs;
+  const underusedSince = memory.underusedSince ?? running[0]?.startedAt ?? null;
+  const cordoned = running
+    .filter((each) => each.phase === 'cordoned')
+    .map((each) => {
+      const node = snapshot.nodes.find((candidate) => candidate.id === each.nodeId);
+      const emptyAt = node !== undefined && node.gears === 0 && underusedSince !== null ? underusedSince + policy.unneededTimeMs : Infinity;
+      return { running: each, node, readyAt: Math.max(Math.min(each.startedAt + policy.unneededTimeMs, emptyAt), afterAdd) };
+    });
+  // Re-checked before anything irreversible: a node that still holds gears is drained only while
+  // the pool stays under-used without it (its capacity is already out of the usage), or the moves
+  // would buy a node-hour the pool may want back at once. Until then it waits, cordoned, and may
+  // empty by itself; demand back re-activates it.
+  const limit = (policy.upThresholdPct - policy.downMarginPct) / 100;
+  const demand = usage.activeGears + usage.unplacedGears;
+  const stillUnderused = usage.capacity > 0 && demand / usage.capacity <= limit;
+  const ready = cordoned.find((each) => now >= each.readyAt && (stillUnderused || (each.node !== undefined && each.node.gears === 0)));
+  if (ready !== undefined) {
+    const { running: operation, node } = ready;
     const left = node === undefined ? 'its' : `its ${node.gears} gear(s)`;
-    if (now < readyAt) {
-      return wait('underused', `${describe}; node ${running.nodeName} is cordoned (no new gears) since ${new Date(running.startedAt).toISOString()}: ${left} move and it goes at ${new Date(readyAt).toISOString()} unless demand returns`, readyAt, memory.underusedSince ?? running.startedAt);
-    }
+    const why =
+      node !== undefined && node.gears === 0 && now < operation.startedAt + policy.unneededTimeMs
+        ? `node ${operation.nodeName} holds no gear any more and the pool has been under-used for SCALE_DOWN_UNNEEDED_TIME (${policy.unneededTimeMs / 1000} s): remove it`
+        : `node ${operation.nodeName} has been cordoned for SCALE_DOWN_UNNEEDED_TIME (${policy.unneededTimeMs / 1000} s): move ${left} and remove it`;
     return freeze({
       ...base,
       kind: 'scale-down',
       step: 'drain',
-      operationId: running.operationId,
-      nodeId: running.nodeId,
-      nodeName: running.nodeName,
+      operationId: operation.operationId,
+      nodeId: operation.nodeId,
+      nodeName: operation.nodeName,
       activeGears: node?.activeGears ?? 0,
       gears: node?.gears ?? 0,
-      memory: next({ underusedSince: null }),
-      reason: `${describe}; node ${running.nodeName} has been cordoned for SCALE_DOWN_UNNEEDED_TIME (${policy.unneededTimeMs / 1000} s): move ${left} and remove it`,
+      // The pool is still shedding: its under-use goes on (it ends when nothing is left to remove).
+      memory: next({ underusedSince }),
+      reason: `${describe}; ${why}`,
     });
   }
-  if (running !== null) {
-    return wait('scale-down-running', `${describe}; node ${running.nodeName} is being removed (${running.phase})`, null, memory.underusedSince);
-  }
-  if (usage.schedulableNodes <= policy.minNodes) return noop('at-min', `${describe}; the pool is at its minimum of ${policy.minNodes} node(s)`);
+  // Nothing to drain this pass: say what the nodes on their way out wait for, when no more can
+  // be cordoned.
+  const inFlight = (more: string): WaitPlan => {
+    const first = cordoned.reduce<(typeof cordoned)[number] | undefined>((best, each) => (best === undefined || each.readyAt < best.readyAt ? each : best), undefined);
+    const describeOne = (each: (typeof cordoned)[number]) => {
+      const left = each.node === undefined ? 'its' : `its ${each.node.gears} gear(s)`;
+      const since = `node ${each.running.nodeName} is cordoned (no new gears) since ${new Date(each.running.startedAt).toISOString()}`;
+      if (now >= each.readyAt) return `${since}: ${left} move once usage without it is back at or under ${policy.upThresholdPct - policy.downMarginPct}%, unless demand returns`;
+      return `${since}: ${left} move and it goes at ${new Date(each.readyAt).toISOString()} unless demand returns`;
+    };
+    const others = running.filter((each) => each.phase !== 'cordoned').map((each) => `node ${each.nodeName} is being removed (${each.phase})`);
+    const parts = [...cordoned.map(describeOne), ...others].join('; ');
+    const code: WaitCode = first === undefined ? 'scale-down-running' : 'underused';
+    return wait(code, `${describe}; ${parts}${more}`, first === undefined ? null : first.readyAt, underusedSince);
+  };
+  const budget = disruptionBudget(snapshot.nodes.filter((node) => node.state === 'active' || node.state === 'deactivated' || node.state === 'draining').length);
+  if (running.length >= budget) return inFlight(` (${running.length} node(s) on their way out: the disruption budget of ${budget}, ${SCALE_DOWN_BUDGET_PCT}% of the pool, is used up)`);
+  const nothingMore = (plan: NoopPlan): ScalePlan => (running.length > 0 ? inFlight('') : plan);
+  if (usage.schedulableNodes <= policy.minNodes) return nothingMore(noop('at-min', `${describe}; the pool is at its minimum of ${policy.minNodes} node(s)`));
 
   // Would removing one node keep usage at or under up − margin? Cheapest candidates first.
-  const limit = (policy.upThresholdPct - policy.downMarginPct) / 100;
-  const demand = usage.activeGears + usage.unplacedGears;
   const candidates = snapshot.nodes
     .filter((node) => node.state === 'active' && node.districtId !== null)
     .filter((node) => usage.capacity - node.maxActiveGears > 0 && demand / (usage.capacity - node.maxActiveGears) <= limit)
     .sort(removalOrder);
   if (candidates.length === 0) {
-    return noop('busy', `${describe}; removing a node would raise usage above ${policy.upThresholdPct - policy.downMarginPct}% (up-threshold ${policy.upThresholdPct}% less margin ${policy.downMarginPct})`);
+    return nothingMore(noop('busy', `${describe}; removing a node would raise usage above ${policy.upThresholdPct - policy.downMarginPct}% (up-threshold ${policy.upThresholdPct}% less margin ${policy.downMarginPct})`));
   }
 
   // The gears must all fit elsewhere in their district (a gear keeps its UID only there), by the
@@ -473,10 +536,10 @@ function planScaleDown(snapshot: ScaleSnapshot, policy: ScalePolicy, now: number
     refusals.push(`${node.name}: ${plan.reason}`);
   }
   if (chosen === undefined) {
-    return noop('cannot-remove', `${describe}; no node can be removed: its gears would not fit elsewhere in its district (${refusals.join('; ')})`);
+    return nothingMore(noop('cannot-remove', `${describe}; no node can be removed: its gears would not fit elsewhere in its district (${refusals.join('; ')})`));
   }
 
-  const since = memory.underusedSince ?? now;
+  const since = underusedSince ?? now;
   const which = `node ${chosen.name} (${chosen.activeGears} active gear(s), ${chosen.gears} in all)`;
   const leaves = `leave usage at ${percent(demand, usage.capacity - chosen.maxActiveGears)}%`;
   const what = `${which} can go and ${leaves}`;
@@ -566,6 +629,9 @@ export function backoffUntil(memory: PoolMemory, policy: Pick<ScalePolicy, 'back
 /** The placement planner's view of some of the pool's nodes (a drain only looks in its district). */
 function toPlacementSnapshot(nodes: readonly ScaleNode[], snapshot: ScaleSnapshot, policy: ScalePolicy): PlacementSnapshot {
   return createPlacementSnapshot({
+    // The pool is autoscaled, so its placement packs (placement.ts): a drain simulated here puts
+    // gears where the broker's drain will.
+    order: 'packed',
     nodes: nodes.map((node) => ({ id: node.id, name: node.name, gearProfile: policy.gearProfile, districtId: node.districtId, state: node.state, maxActiveGears: node.maxActiveGears, activeGears: node.activeGears })),
     districts: snapshot.districts,
   });

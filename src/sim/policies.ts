@@ -23,7 +23,9 @@ import { peakDemand } from './trace.ts';
 export function geartidePolicy(policy: ScalePolicy): SimPolicy {
   return {
     name: 'geartide',
-    label: `geartide's planScale (SCALE_UP_THRESHOLD ${policy.upThresholdPct} %, margin ${policy.downMarginPct}, unneeded ${policy.unneededTimeMs / 1000} s)`,
+    label: `geartide's planScale (SCALE_UP_THRESHOLD ${policy.upThresholdPct} %, margin ${policy.downMarginPct}, unneeded ${policy.unneededTimeMs / 1000} s), packed placement`,
+    // The broker packs the gears of a pool it autoscales (placementOrderFor).
+    placementOrder: 'packed',
     decide(view: SimView): SimDecision {
       const { cluster } = view;
       const plan = planScale(
@@ -31,7 +33,7 @@ export function geartidePolicy(policy: ScalePolicy): SimPolicy {
           nodes: cluster.scaleNodes(),
           districts: [{ id: SIM_DISTRICT, name: SIM_DISTRICT, gearProfile: SIM_PROFILE, availableUids: cluster.availableUids() }],
           pendingScaleUps: view.pending.map((request) => ({ operationId: String(request.id), count: request.count, registered: request.registered, requestedAt: request.requestedAt })),
-          runningScaleDown: view.drain === null ? null : { operationId: String(view.drain.id), nodeId: view.drain.node.id, nodeName: view.drain.node.name, phase: view.drain.phase, startedAt: view.drain.startedAt },
+          runningScaleDowns: view.drains.map((drain) => ({ operationId: String(drain.id), nodeId: drain.node.id, nodeName: drain.node.name, phase: drain.phase, startedAt: drain.startedAt })),
           headroom: { nodes: view.headroom },
           gearsOnNode: (nodeId) => cluster.gearsOn(nodeId),
           gearsByApp: cluster.gearsByApp,
@@ -46,7 +48,7 @@ export function geartidePolicy(policy: ScalePolicy): SimPolicy {
         case 'scale-down':
           return { kind: 'scale-down', nodeId: plan.nodeId, step: plan.step, reason: plan.reason, memory: plan.memory };
         case 'cancel-drain':
-          return { kind: 'cancel-drain', reason: plan.reason, memory: plan.memory };
+          return { kind: 'cancel-drain', nodeId: plan.nodeId, reason: plan.reason, memory: plan.memory };
         default:
           return { kind: 'none', reason: plan.reason, memory: plan.memory };
       }
@@ -87,7 +89,7 @@ export function heatPolicy(options: HeatModelOptions = {}): SimPolicy {
       const { active, capacity } = usage(view);
       samples.push({ time: view.now, usage: capacity === 0 ? 1 : active / capacity });
       samples = samples.filter((sample) => sample.time > view.now - periodMs);
-      if (view.now < lastActionAt + cooldownMs || view.drain !== null || view.pending.length > 0) return { kind: 'none', reason: 'cooldown or an action in progress' };
+      if (view.now < lastActionAt + cooldownMs || view.drains.length > 0 || view.pending.length > 0) return { kind: 'none', reason: 'cooldown or an action in progress' };
       const average = samples.reduce((sum, sample) => sum + sample.usage, 0) / samples.length;
       const size = view.cluster.size;
       if (average >= up && size < view.settings.maxNodes) {
@@ -146,7 +148,7 @@ export function clusterAutoscalerPolicy(options: ClusterAutoscalerModelOptions =
         } else underSince.delete(node.id);
       }
       for (const id of underSince.keys()) if (!cluster.nodes.has(id)) underSince.delete(id);
-      if (view.drain !== null || view.now < lastAddAt + delayAfterAdd * 1000 || cluster.size <= settings.minNodes) return { kind: 'none', reason: 'no scale-down now' };
+      if (view.drains.length > 0 || view.now < lastAddAt + delayAfterAdd * 1000 || cluster.size <= settings.minNodes) return { kind: 'none', reason: 'no scale-down now' };
       candidates.sort((a, b) => a.gears.size - b.gears.size || a.requestedAt - b.requestedAt);
       const chosen = candidates.find((node) => fitsElsewhere(view, node));
       if (chosen) {

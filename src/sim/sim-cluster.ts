@@ -5,7 +5,7 @@
  * executors use them; only the side effects (a node "boots", a gear "moves") are simulated.
  */
 import type { DrainGear } from '../core/drain-plan.ts';
-import { applyPlacement, createPlacementSnapshot, placeGear, type PlacementSnapshot } from '../core/placement.ts';
+import { applyPlacement, createPlacementSnapshot, placeGear, type PlacementOrder, type PlacementSnapshot } from '../core/placement.ts';
 import type { ScaleNode } from '../core/scale-plan.ts';
 
 export const SIM_DISTRICT = 'sim-district';
@@ -41,6 +41,8 @@ export class SimCluster {
     readonly maxActiveGears: number,
     /** UIDs of the district: gears beyond them cannot be placed. */
     private readonly districtUids: number,
+    /** How placement ranks nodes (the policy's: see SimPolicy.placementOrder). */
+    private readonly order: PlacementOrder = 'least-loaded',
   ) {}
 
   /** Nodes the cloud runs or is creating (what counts against quota and max). */
@@ -172,6 +174,7 @@ export class SimCluster {
 
   private snapshot(): PlacementSnapshot {
     this.placement ??= createPlacementSnapshot({
+      order: this.order,
       nodes: this.scaleNodes().map((node) => ({ id: node.id, name: node.name, gearProfile: SIM_PROFILE, districtId: SIM_DISTRICT, state: node.state, maxActiveGears: node.maxActiveGears, activeGears: node.activeGears })),
       districts: [{ id: SIM_DISTRICT, name: SIM_DISTRICT, gearProfile: SIM_PROFILE, availableUids: this.availableUids() }],
     });

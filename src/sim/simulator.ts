@@ -13,6 +13,7 @@
  * the pool is exhausted or at its max, as the gate refuses.
  */
 import { afterScaleFailure, afterScaleSuccess, EMPTY_POOL_MEMORY, type PoolMemory } from '../core/scale-plan.ts';
+import type { PlacementOrder } from '../core/placement.ts';
 import { seededRandom } from '../core/seeded-random.ts';
 import { SimCluster, SIM_DISTRICT, type SimNode } from './sim-cluster.ts';
 import { demandCurve, lowerBoundNodeHours, type Trace, type TraceApp } from './trace.ts';
@@ -61,7 +62,8 @@ export interface SimView {
   readonly settings: SimSettings;
   readonly cluster: SimCluster;
   readonly pending: readonly PendingRequest[];
-  readonly drain: RunningDrain | null;
+  /** Scale-downs under way (geartide runs several at once; the baseline models one). */
+  readonly drains: readonly RunningDrain[];
   /** The pool's memory, as the broker keeps it (geartide's policy plans from it). */
   readonly memory: PoolMemory;
   /** Nodes the cloud has room for; null: no quota. */
@@ -74,7 +76,7 @@ export type SimDecision =
   | { readonly kind: 'scale-up'; readonly count: number; readonly reason: string; readonly memory?: PoolMemory }
   /** `step` cordon: out of placement only, drained on a later `drain` decision; absent: drain at once. */
   | { readonly kind: 'scale-down'; readonly nodeId: string; readonly step?: 'cordon' | 'drain'; readonly reason: string; readonly memory?: PoolMemory }
-  | { readonly kind: 'cancel-drain'; readonly reason: string; readonly memory?: PoolMemory }
+  | { readonly kind: 'cancel-drain'; readonly nodeId: string; readonly reason: string; readonly memory?: PoolMemory }
   | { readonly kind: 'none'; readonly reason: string; readonly memory?: PoolMemory };
 
 export interface SimPolicy {
@@ -82,6 +84,12 @@ export interface SimPolicy {
   readonly name: string;
   /** What it is, in a sentence; baselines say they are models of a policy. */
   readonly label: string;
+  /**
+   * How placement ranks nodes under this policy: geartide packs an autoscaled pool; the models
+   * of other autoscalers place as their platforms do by default (least loaded: OpenShift v2's
+   * broker, kube-scheduler's LeastAllocated). Default `least-loaded`.
+   */
+  readonly placementOrder?: PlacementOrder;
   /** Nodes registered at the start, instead of the pool's min (static provisioning). */
   initialNodes?(trace: Trace, settings: SimSettings): number;
   decide(view: SimView): SimDecision;
@@ -146,7 +154,7 @@ export function simulate(sourceTrace: Trace, policy: SimPolicy, settings: SimSet
   const trace: Trace = { ...sourceTrace, start: sourceTrace.start * 1000, end: sourceTrace.end * 1000, apps: sourceTrace.apps.map((app) => ({ ...app, arrival: app.arrival * 1000, departure: app.departure * 1000 })) };
   const intervalMs = settings.intervalSeconds * 1000;
   const moveMs = settings.moveSeconds * 1000;
-  const cluster = new SimCluster(settings.maxActiveGears, settings.districtUids);
+  const cluster = new SimCluster(settings.maxActiveGears, settings.districtUids, policy.placementOrder ?? 'least-loaded');
   const random = seededRandom(settings.seed);
   const start = trace.start;
   const end = trace.end;
@@ -163,7 +171,7 @@ export function simulate(sourceTrace: Trace, policy: SimPolicy, settings: SimSet
   const gone = new Set<string>();
   const pending: PendingRequest[] = [];
   const boots: { at: number; node: SimNode; request: PendingRequest | null }[] = [];
-  let drain: RunningDrain | null = null;
+  const drains: RunningDrain[] = [];
   let memory: PoolMemory = EMPTY_POOL_MEMORY;
   let requestId = 0;
   const events: SimEvent[] = [];
@@ -263,8 +271,14 @@ export function simulate(sourceTrace: Trace, policy: SimPolicy, settings: SimSet
     }
   };
 
-  const progressDrain = (now: number) => {
-    if (drain === null || drain.phase !== 'draining') return;
+  const progressDrains = (now: number) => {
+    for (const drain of [...drains]) progressDrain(drain, now);
+  };
+  const endDrain = (drain: RunningDrain) => {
+    drains.splice(drains.indexOf(drain), 1);
+  };
+  const progressDrain = (drain: RunningDrain, now: number) => {
+    if (drain.phase !== 'draining') return;
     const due = Math.floor((now - drain.drainingAt) / moveMs) * settings.drainParallel;
     const node = drain.node;
     for (const gearId of [...node.gears.keys()]) {
@@ -273,7 +287,7 @@ export function simulate(sourceTrace: Trace, policy: SimPolicy, settings: SimSet
         events.push({ time: (now - start) / 1000, kind: 'drain-failed', detail: `${node.name}: a gear fits nowhere else` });
         cluster.setState(node, 'active');
         fail(`drain of ${node.name} failed: a gear fits nowhere else`, now, false);
-        drain = null;
+        endDrain(drain);
         return;
       }
       drain.moved += 1;
@@ -283,12 +297,12 @@ export function simulate(sourceTrace: Trace, policy: SimPolicy, settings: SimSet
       cluster.deleteNode(node, now);
       events.push({ time: (now - start) / 1000, kind: 'node-deleted', detail: node.name });
       memory = { ...afterScaleSuccess(memory), lastScaleDownAt: now };
-      drain = null;
+      endDrain(drain);
     }
   };
 
   const act = (now: number) => {
-    const view: SimView = { now, settings, cluster, pending, drain, memory, headroom: headroom(), waitingGears };
+    const view: SimView = { now, settings, cluster, pending, drains, memory, headroom: headroom(), waitingGears };
     const decision = policy.decide(view);
     if (decision.memory) memory = decision.memory;
     if (decision.kind === 'scale-up') {
@@ -314,24 +328,28 @@ export function simulate(sourceTrace: Trace, policy: SimPolicy, settings: SimSet
       for (let index = 0; index < decision.count; index++) boots.push({ at: now + settings.bootDelaySeconds * 1000, node: cluster.addNode(now, false), request });
       events.push({ time: (now - start) / 1000, kind: 'scale-up', detail: `${decision.count} node(s): ${decision.reason}` });
     } else if (decision.kind === 'scale-down' && decision.step === 'drain') {
-      if (drain === null || drain.node.id !== decision.nodeId || drain.phase !== 'cordoned') return;
+      const drain = drains.find((each) => each.node.id === decision.nodeId);
+      if (drain === undefined || drain.phase !== 'cordoned') return;
       drain.phase = 'draining';
       drain.drainingAt = now;
-      progressDrain(now);
+      progressDrain(drain, now);
     } else if (decision.kind === 'scale-down') {
       const node = cluster.nodes.get(decision.nodeId);
-      if (!node || node.state !== 'active' || drain !== null) return;
+      if (!node || node.state !== 'active') return;
       cluster.setState(node, 'draining');
       const cordon = decision.step === 'cordon';
-      drain = { id: ++requestId, node, startedAt: now, phase: cordon ? 'cordoned' : 'draining', drainingAt: now, moved: 0 };
+      const drain: RunningDrain = { id: ++requestId, node, startedAt: now, phase: cordon ? 'cordoned' : 'draining', drainingAt: now, moved: 0 };
+      drains.push(drain);
       counters.scaleDowns += 1;
       events.push({ time: (now - start) / 1000, kind: 'scale-down', detail: `${node.name}: ${decision.reason}` });
-      progressDrain(now);
-    } else if (decision.kind === 'cancel-drain' && drain !== null) {
+      progressDrain(drain, now);
+    } else if (decision.kind === 'cancel-drain') {
+      const drain = drains.find((each) => each.node.id === decision.nodeId);
+      if (drain === undefined) return;
       cluster.setState(drain.node, 'active');
       events.push({ time: (now - start) / 1000, kind: 'cancel-drain', detail: `${drain.node.name}: ${decision.reason}` });
       counters.cancelled += 1;
-      drain = null;
+      endDrain(drain);
       retryWaiting(now);
     }
   };
@@ -350,7 +368,7 @@ export function simulate(sourceTrace: Trace, policy: SimPolicy, settings: SimSet
 
   for (let now = start; now <= end; now += intervalMs) {
     advanceTo(now);
-    progressDrain(now);
+    progressDrains(now);
     // Apps whose wait is over are refused (the broker answers 503 capacity_pending).
     for (let index = 0; index < waiting.length; ) {
       if (waiting[index]!.deadline <= now) {

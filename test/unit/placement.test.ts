@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConflictError, ExhaustedError, InputError } from '../../src/core/errors.ts';
 import { applyPlacement, clonePlacementSnapshot, createPlacementSnapshot, placeGear, releaseUids } from '../../src/core/placement.ts';
-import type { PlacementDistrict, PlacementNode, PlacementRequest } from '../../src/core/placement.ts';
+import type { PlacementDistrict, PlacementNode, PlacementOrder, PlacementRequest } from '../../src/core/placement.ts';
 
 /** A schedulable small node in district 'east' with 100 slots, unless told otherwise. */
 function node(name: string, overrides: Partial<PlacementNode> = {}): PlacementNode {
@@ -19,6 +19,8 @@ interface Input {
   request?: Partial<PlacementRequest>;
   /** Gears of other apps placed and applied, one by one, before the request under test. */
   placedBefore?: number;
+  /** The snapshot's placement order (default least-loaded). */
+  order?: PlacementOrder;
 }
 
 type Want =
@@ -341,6 +343,37 @@ const cases: { name: string; input: Input; want: Want }[] = [
       },
     },
   },
+  // --- packed (pools the autoscaler manages) ---------------------------------------------------
+  {
+    name: 'packed: the most allocated node with room takes the gear, so the emptiest gets none',
+    input: { order: 'packed', nodes: [node('n1', { activeGears: 10 }), node('n2', { activeGears: 70 }), node('n3', { activeGears: 0 })], districts: [district('east')] },
+    want: { node: 'n2', reason: "node 'n2' is the most allocated active node of profile 'small' in district 'east' with room: 70/100 active gears" },
+  },
+  {
+    name: 'packed: a full node is no candidate; the next fullest takes the gear',
+    input: { order: 'packed', nodes: [node('n1', { activeGears: 100 }), node('n2', { activeGears: 40 }), node('n3', { activeGears: 5 })], districts: [district('east')] },
+    want: { node: 'n2' },
+  },
+  {
+    name: 'packed: spread still comes first — the fullest node without a gear of the app',
+    input: {
+      order: 'packed',
+      nodes: [node('n1', { activeGears: 90 }), node('n2', { activeGears: 60 }), node('n3', { activeGears: 10 })],
+      districts: [district('east')],
+      request: { appGearsByNode: new Map([['n1', 1]]) },
+    },
+    want: { node: 'n2', reason: "node 'n2' is the most allocated active node of profile 'small' in district 'east' without a gear of app 'app1' (1 fuller node holds one already): 60/100 active gears" },
+  },
+  {
+    name: 'packed: load is a ratio — 45/50 is fuller than 60/100',
+    input: { order: 'packed', nodes: [node('n1', { activeGears: 60 }), node('n2', { activeGears: 45, maxActiveGears: 50 })], districts: [district('east')] },
+    want: { node: 'n2' },
+  },
+  {
+    name: 'packed: gears placed one after another fill one node before the next',
+    input: { order: 'packed', nodes: [node('n1', { activeGears: 97 }), node('n2', { activeGears: 50 })], districts: [district('east')], placedBefore: 3 },
+    want: { node: 'n2' },
+  },
 ];
 
 function requestFor(input: Input): PlacementRequest {
@@ -350,7 +383,7 @@ function requestFor(input: Input): PlacementRequest {
 describe('placeGear', () => {
   for (const { name, input, want } of cases) {
     test(name, () => {
-      const snapshot = createPlacementSnapshot({ nodes: input.nodes, districts: input.districts });
+      const snapshot = createPlacementSnapshot({ nodes: input.nodes, districts: input.districts, ...(input.order === undefined ? {} : { order: input.order }) });
       for (let i = 0; i < (input.placedBefore ?? 0); i++) {
         const before = placeGear(snapshot, { appId: `other${i}`, gearProfile: 'small', appGearsByNode: new Map(), ...(input.request?.districtId === undefined ? {} : { districtId: input.request.districtId }) });
         applyPlacement(snapshot, before);

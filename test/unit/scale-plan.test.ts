@@ -19,12 +19,19 @@ function district(name: string, availableUids = 6000): ScaleDistrict {
   return { id: name, name, gearProfile: 'small', availableUids };
 }
 
+interface Draining {
+  node: string;
+  phase: string;
+  minutesAgo?: number;
+}
+
 interface Input {
   nodes: ScaleNode[];
   districts?: ScaleDistrict[];
   memory?: Partial<PoolMemory>;
   pending?: { count: number; registered?: number; minutesAgo?: number }[];
-  draining?: { node: string; phase: string; minutesAgo?: number };
+  /** Scale-downs under way: one, or several at once. */
+  draining?: Draining | Draining[];
   headroom?: ScaleSnapshot['headroom'];
   policy?: Partial<ScalePolicy>;
 }
@@ -46,7 +53,13 @@ function snapshot(input: Input): ScaleSnapshot {
     nodes: input.nodes,
     districts: input.districts ?? [district('east')],
     pendingScaleUps: (input.pending ?? []).map((each, index) => ({ operationId: `up${index}`, count: each.count, registered: each.registered ?? 0, requestedAt: NOW - (each.minutesAgo ?? 1) * MINUTE })),
-    runningScaleDown: input.draining ? { operationId: 'down1', nodeId: input.draining.node, nodeName: input.draining.node, phase: input.draining.phase, startedAt: NOW - (input.draining.minutesAgo ?? 1) * MINUTE } : null,
+    runningScaleDowns: (input.draining === undefined ? [] : [input.draining].flat()).map((each, index) => ({
+      operationId: `down${index + 1}`,
+      nodeId: each.node,
+      nodeName: each.node,
+      phase: each.phase,
+      startedAt: NOW - (each.minutesAgo ?? 1) * MINUTE,
+    })),
     headroom: input.headroom === undefined ? { nodes: null } : input.headroom,
     gearsOnNode: (id) => gears.get(id) ?? [],
     gearsByApp,
@@ -232,7 +245,7 @@ const cases: Record<string, { input: Input; want: Want }> = {
     input: { nodes: [node('n1', 1), node('n2', 0), node('n3', 0)], memory: { ...QUIET, lastScaleDownAt: NOW - 2 * MINUTE } },
     want: { kind: 'wait', reason: /the cooldown after the last scale-down/ },
   },
-  'one scale-down at a time': {
+  'a small pool\'s disruption budget is one node: no second scale-down while one runs': {
     input: { nodes: [node('n1', 1), node('n2', 0), node('n3', 0, { state: 'draining' })], draining: { node: 'n3', phase: 'draining' }, memory: QUIET },
     want: { kind: 'wait', reason: /node n3 is being removed \(draining\)/ },
   },
@@ -260,6 +273,49 @@ const cases: Record<string, { input: Input; want: Want }> = {
   'no candidate\'s gears fit elsewhere in their district: nothing is removed, saying why': {
     input: { nodes: [node('n1', 3), node('n2', 8), node('n3', 2, { districtId: 'west' })], districts: [district('east'), district('west')], memory: QUIET },
     want: { kind: 'noop', reason: /no node can be removed: its gears would not fit elsewhere in its district \(n3: .*; n1: .*; n2: .*\)/ },
+  },
+  'several scale-downs at once: another node is cordoned while one waits, within the budget (10% of 20 nodes = 2)': {
+    input: {
+      nodes: [node('n1', 1, { state: 'deactivated' }), node('n2', 1), ...Array.from({ length: 18 }, (_, index) => node(`m${index}`, 5))],
+      draining: { node: 'n1', phase: 'cordoned', minutesAgo: 2 },
+      memory: QUIET,
+    },
+    want: { kind: 'scale-down', step: 'cordon', node: 'n2', memory: { underusedSince: QUIET.underusedSince } },
+  },
+  'the disruption budget used up: the others wait, and the plan says so': {
+    input: {
+      nodes: [node('n1', 1, { state: 'deactivated' }), node('n2', 1, { state: 'deactivated' }), node('n3', 0), ...Array.from({ length: 17 }, (_, index) => node(`m${index}`, 5))],
+      draining: [
+        { node: 'n1', phase: 'cordoned', minutesAgo: 2 },
+        { node: 'n2', phase: 'cordoned', minutesAgo: 1 },
+      ],
+      memory: QUIET,
+    },
+    want: { kind: 'wait', code: 'underused', reason: /2 node\(s\) on their way out: the disruption budget of 2, 10% of the pool, is used up/ },
+  },
+  'an empty cordoned node goes at once when the pool has been under-used for the unneeded time (nothing to move)': {
+    input: { nodes: [node('n1', 3), node('n2', 0, { state: 'deactivated' }), node('n3', 2)], draining: { node: 'n2', phase: 'cordoned', minutesAgo: 2 }, memory: QUIET },
+    want: { kind: 'scale-down', step: 'drain', node: 'n2', reason: /node n2 holds no gear any more and the pool has been under-used for SCALE_DOWN_UNNEEDED_TIME \(600 s\): remove it/ },
+  },
+  'an empty cordoned node still waits while the pool\'s under-use is younger than the unneeded time': {
+    input: { nodes: [node('n1', 3), node('n2', 0, { state: 'deactivated' }), node('n3', 2)], draining: { node: 'n2', phase: 'cordoned', minutesAgo: 2 }, memory: { ...QUIET, underusedSince: NOW - 2 * MINUTE } },
+    want: { kind: 'wait', code: 'underused', reason: /it goes at 2026-12-01T12:08:00.000Z unless demand returns/ },
+  },
+  'a cordoned node that still holds gears is drained only while usage without it stays under up − margin (re-checked)': {
+    // 15 active on the 2 schedulable nodes = 75 %: over 70 %, under 80 % (not hot either).
+    input: { nodes: [node('n1', 8), node('n2', 7), node('n3', 2, { state: 'deactivated' })], draining: { node: 'n3', phase: 'cordoned', minutesAgo: 11 }, memory: QUIET },
+    want: { kind: 'wait', code: 'underused', reason: /node n3 is cordoned .*: its 2 gear\(s\) move once usage without it is back at or under 70%, unless demand returns/ },
+  },
+  'demand back with several nodes on their way out: the cordoned one holding the most gears is re-activated first, before a draining one': {
+    input: {
+      nodes: [node('n1', 10), node('n2', 9), node('n3', 1, { state: 'deactivated' }), node('n4', 3, { state: 'deactivated' }), node('n5', 4, { state: 'deactivated' })],
+      draining: [
+        { node: 'n3', phase: 'cordoned', minutesAgo: 5 },
+        { node: 'n4', phase: 'cordoned', minutesAgo: 4 },
+        { node: 'n5', phase: 'draining', minutesAgo: 12 },
+      ],
+    },
+    want: { kind: 'cancel-drain', node: 'n4' },
   },
   'a paused pool does not scale down either': {
     input: { nodes: [node('n1', 1), node('n2', 0)], memory: { ...QUIET, paused: { by: 'admin', at: NOW } } },
