@@ -11,6 +11,12 @@
  * when a node is deleted). An app that finds no room waits up to APP_CREATE_WAIT, re-recording
  * its refusal as the broker's capacity gate does, and is refused after that — or at once while
  * the pool is exhausted or at its max, as the gate refuses.
+ *
+ * An app that waited and was placed runs for its whole duration from then on (it departs at
+ * placement + (departure − arrival)): the broker answered its create late, it did not shorten
+ * its life, and a batch task that starts late ends late. So a delayed app is charged the
+ * node-hours it really takes, and an app is refused only when the broker refuses it (its wait
+ * ran out), not because the trace's end time for it passed while it waited.
  */
 import { afterScaleFailure, afterScaleSuccess, EMPTY_POOL_MEMORY, type PoolMemory } from '../core/scale-plan.ts';
 import type { PlacementOrder } from '../core/placement.ts';
@@ -170,6 +176,9 @@ export function simulate(sourceTrace: Trace, policy: SimPolicy, settings: SimSet
   const placed = new Set<string>();
   const gone = new Set<string>();
   const pending: PendingRequest[] = [];
+  /** Apps placed after a wait: they depart their duration after placement (sorted by `at`). */
+  const lateDepartures: { at: number; app: TraceApp }[] = [];
+  const late = new Set<string>();
   const boots: { at: number; node: SimNode; request: PendingRequest | null }[] = [];
   const drains: RunningDrain[] = [];
   let memory: PoolMemory = EMPTY_POOL_MEMORY;
@@ -200,6 +209,7 @@ export function simulate(sourceTrace: Trace, policy: SimPolicy, settings: SimSet
         waiting.splice(index, 1);
         waitingGears -= entry.app.gears;
         placed.add(entry.app.id);
+        scheduleLateDeparture(entry.app, now);
         counters.delayed += 1;
         counters.delaySeconds += now - entry.app.arrival;
       } else index++;
@@ -221,19 +231,30 @@ export function simulate(sourceTrace: Trace, policy: SimPolicy, settings: SimSet
     memory = { ...memory, unplaced: { gears: waitingGears, district: null, at: now } };
   };
 
+  const scheduleLateDeparture = (app: TraceApp, placedAt: number) => {
+    const at = placedAt + (app.departure - app.arrival);
+    late.add(app.id);
+    // Binary search: the list stays sorted by time (ties: in placement order).
+    let low = 0;
+    let high = lateDepartures.length;
+    while (low < high) {
+      const middle = (low + high) >> 1;
+      if (lateDepartures[middle]!.at <= at) low = middle + 1;
+      else high = middle;
+    }
+    lateDepartures.splice(low, 0, { at, app });
+  };
+
+  /** The trace's departure of an app; one placed late departs later, one still waiting waits on. */
   const depart = (app: TraceApp) => {
     gone.add(app.id);
-    if (placed.delete(app.id)) {
-      cluster.removeApp(app.id);
-      return;
-    }
-    const index = waiting.findIndex((entry) => entry.app.id === app.id);
-    if (index >= 0) {
-      // It ended before it ever ran: it waited its whole life (counted as refused).
-      waitingGears -= waiting[index]!.app.gears;
-      waiting.splice(index, 1);
-      counters.refused += 1;
-    }
+    if (late.has(app.id)) return;
+    if (placed.delete(app.id)) cluster.removeApp(app.id);
+  };
+
+  const departLate = (app: TraceApp) => {
+    late.delete(app.id);
+    if (placed.delete(app.id)) cluster.removeApp(app.id);
   };
 
   const register = (boot: (typeof boots)[number], now: number) => {
@@ -254,11 +275,15 @@ export function simulate(sourceTrace: Trace, policy: SimPolicy, settings: SimSet
     for (;;) {
       const arrival = nextArrival < arrivals.length ? arrivals[nextArrival]!.arrival : Infinity;
       const departure = nextDeparture < departures.length ? departures[nextDeparture]!.departure : Infinity;
+      const lateDeparture = lateDepartures.length > 0 ? lateDepartures[0]!.at : Infinity;
       boots.sort((a, b) => a.at - b.at);
       const boot = boots.length > 0 ? boots[0]!.at : Infinity;
-      const next = Math.min(arrival, departure, boot);
+      const next = Math.min(arrival, departure, lateDeparture, boot);
       if (next > until) return;
-      if (departure === next) {
+      if (lateDeparture === next) {
+        departLate(lateDepartures.shift()!.app);
+        if (waiting.length > 0) retryWaiting(next);
+      } else if (departure === next) {
         const app = departures[nextDeparture++]!;
         depart(app);
         if (waiting.length > 0) retryWaiting(next);

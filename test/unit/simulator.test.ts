@@ -46,6 +46,19 @@ describe('simulator', () => {
     assert.deepEqual(result.events.find((event) => event.kind === 'node-ready')!.time, 60, 'the node registers after the boot delay');
   });
 
+  test('an app placed after a wait runs its whole duration from then on; ending in the trace while it waits does not refuse it', () => {
+    // 'short' (10 s) arrives when the only node is full, 10 s after a scale-up was asked for:
+    // it waits ~50 s for that node, longer than its life in the trace, then runs its 10 s there.
+    const result = simulate(
+      trace([{ id: 'full', arrival: 0, departure: HOUR, gears: 50 }, { id: 'short', arrival: 10, departure: 20, gears: 5 }]),
+      geartidePolicy(POLICY),
+      { ...SETTINGS, initialNodes: 1 },
+    );
+    assert.equal(result.placementsRefused, 0);
+    assert.equal(result.placementsDelayed, 1);
+    assert.ok(result.totalDelaySeconds > 10, `it waited ${result.totalDelaySeconds} s, longer than its 10 s in the trace`);
+  });
+
   test('an app that fits nowhere waits for the node its refusal brings, and is counted as delayed', () => {
     const result = simulate(trace([{ id: 'big', arrival: 0, departure: HOUR, gears: 20 }, { id: 'more', arrival: 100, departure: HOUR, gears: 40 }]), geartidePolicy(POLICY), SETTINGS);
     assert.equal(result.placementsRefused, 0);
