@@ -597,14 +597,27 @@ export function measureUsage(snapshot: Pick<ScaleSnapshot, 'nodes' | 'pendingSca
     capacity += node.maxActiveGears;
   }
   const provisioning = snapshot.pendingScaleUps.reduce((sum, each) => sum + Math.max(0, each.count - each.registered), 0);
-  const { unplaced, lastScaleUpAt } = snapshot.memory;
-  // A node that joined since the refusal is its answer too: the waiting request retries on it,
-  // and records a new refusal if it still does not fit.
-  const answered =
-    unplaced === null || (lastScaleUpAt !== null && unplaced.at <= lastScaleUpAt) || snapshot.nodes.some((node) => node.state === 'active' && node.createdAt > unplaced.at);
-  const unplacedGears = answered || now - unplaced.at > policy.unplacedTtlMs ? 0 : unplaced.gears;
+  const { unplaced } = snapshot.memory;
+  const unplacedGears = unplaced === null || refusalAnswered(snapshot) || now - unplaced.at > policy.unplacedTtlMs ? 0 : unplaced.gears;
   const pct = capacity === 0 ? (activeGears + unplacedGears > 0 ? 100 : 0) : Math.round((activeGears * 10000) / capacity) / 100;
   return Object.freeze({ activeGears, capacity, pct, schedulableNodes, countedNodes: present + provisioning, provisioning, unplacedGears });
+}
+
+/**
+ * Whether the remembered refusal has been answered: by a scale-up asked for after it; by a node
+ * that joined after it (the waiting request retries on it), which stays the answer once
+ * cordoned; or by a scale-down that ended after it (the pool was found under-used since, so the
+ * refusal had been answered then — the node that answered it may be the one removed). A request
+ * still waiting records its refusal anew on every retry, so a refusal that is not answered comes
+ * back at once; without these, cordoning or removing the node that took the refused gears would
+ * revive a refusal met long ago, lift the cordon or ask for a host nobody needs.
+ */
+function refusalAnswered(snapshot: Pick<ScaleSnapshot, 'nodes' | 'memory'>): boolean {
+  const { unplaced, lastScaleUpAt, lastScaleDownAt } = snapshot.memory;
+  if (unplaced === null) return false;
+  if (lastScaleUpAt !== null && unplaced.at <= lastScaleUpAt) return true;
+  if (lastScaleDownAt !== null && unplaced.at <= lastScaleDownAt) return true;
+  return snapshot.nodes.some((node) => node.state !== 'gone' && node.state !== 'provisioning' && node.createdAt > unplaced.at);
 }
 
 /** Fewest active gears to move, then fewest gears, then the oldest node (a spare kept longest). */

@@ -150,6 +150,18 @@ const cases: Record<string, { input: Input; want: Want }> = {
     input: { nodes: [node('n1', 4, { maxActiveGears: 4 }), node('n2', 0, { maxActiveGears: 4, createdAt: NOW - 10_000 })], memory: { ...QUIET, lastScaleUpAt: NOW - 60_000, unplaced: { gears: 2, district: null, at: NOW - 20_000 } } },
     want: { kind: 'noop', code: 'busy' },
   },
+  'a refusal answered by a node that joined after it stays answered once that node is cordoned (no revived demand)': {
+    input: {
+      nodes: [node('n1', 2, { maxActiveGears: 4 }), node('n2', 2, { maxActiveGears: 4 }), node('n3', 1, { maxActiveGears: 4, state: 'deactivated', createdAt: NOW - 30_000 })],
+      draining: { node: 'n3', phase: 'cordoned', minutesAgo: 0.1 },
+      memory: { ...QUIET, lastScaleUpAt: NOW - 90_000, unplaced: { gears: 3, district: null, at: NOW - 40_000 } },
+    },
+    want: { kind: 'wait', code: 'underused' },
+  },
+  'a refusal older than the last completed scale-down was answered (the node that took it may be the one removed)': {
+    input: { nodes: [node('n1', 3, { maxActiveGears: 4 }), node('n2', 2, { maxActiveGears: 4 })], memory: { ...QUIET, lastScaleUpAt: NOW - 90_000, lastScaleDownAt: NOW - 5_000, unplaced: { gears: 3, district: null, at: NOW - 40_000 } } },
+    want: { kind: 'noop', code: 'busy' },
+  },
   'a refusal in a named district scales up into that district': {
     input: { nodes: [node('n1', 5)], districts: [district('east', 100), district('west', 5000)], memory: { unplaced: { gears: 1, district: 'east', at: NOW - 1000 } } },
     want: { kind: 'scale-up', district: 'east' },

@@ -100,14 +100,15 @@ describe('autoscaler with the local provider (real agents, gears, router)', { ti
   });
 
   it('load falls: the node with the fewest active gears is drained and exactly it is deleted, with 0 failed requests', async () => {
-    // a1 on node-1 (4), a2 on node-2 (2), a3: node-3 (2) and node-2 (1). Scale a1 to 2 and
-    // delete a2: node-1 2, node-2 1, node-3 2 → 5/12; without node-2 5/8 = 62.5 % ≤ 80 %.
+    // The pool packs: a1 on node-1 (4), a2 on node-2 (2), a3 spread first — node-2 (the fullest
+    // with room) and node-3 — then its third gear on the fuller of those, node-2. Scale a1 to 2
+    // and delete a2: node-1 2, node-2 2, node-3 1 → 5/12; without node-3 5/8 = 62.5 % ≤ 80 %.
     await p.api('POST', '/domains/auto/apps/a1/scale', { body: { gears: 2 }, token: bob.token });
     await p.api('DELETE', '/domains/auto/apps/a2', { token: bob.token, status: 204 });
     const perNode = new Map<string, number>();
     for (const app of ['a1', 'a3']) for (const node of await nodesOf('auto', app)) perNode.set(node, (perNode.get(node) ?? 0) + 1);
     const fewest = [...perNode.entries()].sort((a, b) => a[1] - b[1])[0]![0];
-    assert.equal(fewest, 'local-node-2', `gears per node: ${JSON.stringify([...perNode])}`);
+    assert.equal(fewest, 'local-node-3', `gears per node: ${JSON.stringify([...perNode])}`);
 
     const hosts = [p.appHost('a1', 'auto'), p.appHost('a3', 'auto')];
     for (const host of hosts) {
@@ -120,22 +121,22 @@ describe('autoscaler with the local provider (real agents, gears, router)', { ti
     }
     const load = p.startLoad({ hosts, clients: 4 });
     const recorded = JSON.parse(readFileSync(join(p.home, 'local-provider.json'), 'utf8')) as { nodes: { name: string; pid: number; pidStartTime: string }[] };
-    const agent = recorded.nodes.find((node) => node.name === 'local-node-2')!;
+    const agent = recorded.nodes.find((node) => node.name === 'local-node-3')!;
     assert.ok(isSameProcess(agent.pid, agent.pidStartTime), 'its agent runs before');
-    await eventually('node local-node-2 removed', async () => (await p.api('GET', '/nodes/local-node-2')).state === 'gone', 90_000, 250);
+    await eventually('node local-node-3 removed', async () => (await p.api('GET', '/nodes/local-node-3')).state === 'gone', 90_000, 250);
     const report = await load.stop();
     assert.equal(report.failures, 0, `failed requests: ${JSON.stringify(report.failureSamples)}`);
     assert.ok(report.requests > 50, `the load ran (${report.requests} requests)`);
 
     const down = await p.events('pool.scale-down');
-    assert.equal(down.length, 1, 'one scale-down');
-    assert.equal(down[0]!.data.node, 'local-node-2');
-    assert.match(down[0]!.message, /cordon node local-node-2 \(1 active gear\(s\), 1 in all\)/);
-    assert.deepEqual((await p.nodeNames()).sort(), ['local-node-1', 'local-node-3'], 'exactly that host is gone');
+    assert.equal(down.length, 1, `one scale-down: ${JSON.stringify(down.map((each) => each.message))}`);
+    assert.equal(down[0]!.data.node, 'local-node-3');
+    assert.match(down[0]!.message, /cordon node local-node-3 \(1 active gear\(s\), 1 in all\)/);
+    assert.deepEqual((await p.nodeNames()).sort(), ['local-node-1', 'local-node-2'], 'exactly that host is gone');
     assert.equal(isSameProcess(agent.pid, agent.pidStartTime), false, 'its agent process is gone');
-    assert.deepEqual(p.gearDirsOn('local-node-2'), [], 'no gear directory left on the removed node');
+    assert.deepEqual(p.gearDirsOn('local-node-3'), [], 'no gear directory left on the removed node');
     const gears = [...(await p.app('auto', 'a1')).gears, ...(await p.app('auto', 'a3')).gears];
-    assert.ok(gears.every((gear) => gear.node !== 'local-node-2'));
+    assert.ok(gears.every((gear) => gear.node !== 'local-node-3'));
     assert.equal((await p.events('gear.moved')).length, 1, 'its one gear moved');
     for (const host of hosts) assert.equal((await p.viaRouter(host)).status, 200);
     assert.match(await metrics(), /geartide_scale_downs_completed_total\{pool="small"\} 1/);

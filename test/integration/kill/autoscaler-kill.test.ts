@@ -14,7 +14,7 @@ import { afterEach, describe, it } from 'node:test';
 import { openStore } from '../../../src/store/open-store.ts';
 import type { Operation } from '../../../src/core/model.ts';
 import { findProcessesWithEnv, isSameProcess } from '../../../src/node/process-identity.ts';
-import { startKillPlatform, waitFor, within, type KillPlatform } from './kill-platform.ts';
+import { DOMAIN, startKillPlatform, waitFor, within, type KillPlatform } from './kill-platform.ts';
 
 const POOL = 'small@east';
 const PREFIX = 'local-small-east-node-';
@@ -124,8 +124,18 @@ describe('kill tests: the broker SIGKILLed during a scale-down', () => {
     it(`killed at scale-down:${phase}: the restarted broker removes exactly the chosen host, and every gear runs once on the other`, { timeout: 150_000 }, async () => {
       p = await startKillPlatform({ ...AUTOSCALE, AUTOSCALE_MIN_NODES: '2' });
       await waitFor(async () => ((await p!.api('GET', '/nodes', { token: p!.adminToken })).items as { state: string }[]).filter((node) => node.state === 'active').length === 2, 'the pool at its minimum of 2', 60_000);
-      // One gear on each node (least loaded first), so the removed node has a gear to move.
-      const gears = [await p.createStartedGear('ka'), await p.createStartedGear('kb')];
+      // One gear on each node, so the removed node has a gear to move: the pool packs (a second
+      // app would join the first on its node), so one app of two gears, which spread places apart.
+      await p.createStartedGear('ka');
+      await p.api('POST', `/domains/${DOMAIN}/apps/ka/scale`, { body: { gears: 2 } });
+      const gears = await waitFor(
+        async () => {
+          const all = (await p!.api('GET', `/domains/${DOMAIN}/apps/ka`)).gears as { id: string; node: string; observedState: string }[];
+          return all.length === 2 && all.every((gear) => gear.observedState === 'started') ? all : undefined;
+        },
+        'both gears of ka to start',
+        30_000,
+      );
       assert.notEqual(gears[0]!.node, gears[1]!.node);
 
       setConf(p, { AUTOSCALE_MIN_NODES: '1' });
@@ -146,7 +156,7 @@ describe('kill tests: the broker SIGKILLed during a scale-down', () => {
       assert.equal((await p.api('GET', `/nodes/${removed}`, { token: p.adminToken })).state, 'gone');
       await assertHostsAgree(p, [kept]);
       if (removedAgent?.pid) assert.equal(isSameProcess(removedAgent.pid, removedAgent.pidStartTime), false, `the agent of ${removed} is gone`);
-      for (const [index, gear] of gears.entries()) await p.waitSettledOn(gear.id, index === 0 ? 'ka' : 'kb', kept);
+      for (const gear of gears) await p.waitSettledOn(gear.id, 'ka', kept);
     });
   }
 });
