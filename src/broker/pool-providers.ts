@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { ConfigError } from '../core/errors.ts';
 import { LocalProvider } from '../providers/local/local-provider.ts';
 import { resolveCloudConfig } from '../providers/openstack/cloud-config.ts';
+import { HeatProvider } from '../providers/openstack/heat-provider.ts';
 import { NovaProvider } from '../providers/openstack/nova-provider.ts';
 import { OpenStackClient } from '../providers/openstack/openstack-client.ts';
 import type { Provider } from '../providers/provider.ts';
@@ -94,7 +95,12 @@ function createOpenStackProviders(config: BrokerConfig, openstack: OpenStackConf
       deleteTimeoutMs: openstack.deleteTimeoutSeconds * 1000,
       log: options.log.child({ pool: pool.name }),
     };
-    providers.set(pool.name, new NovaProvider(common));
+    providers.set(
+      pool.name,
+      config.autoscale.provider === 'openstack-heat'
+        ? new HeatProvider({ ...common, ...(openstack.heatTemplate !== null ? { template: openstack.heatTemplate } : {}) })
+        : new NovaProvider(common),
+    );
   }
   return providers;
 }

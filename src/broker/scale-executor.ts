@@ -168,10 +168,23 @@ export class ScaleExecutor {
         names = (await provider.increaseSize({ count: data.count, scaleEventId: data.scaleEventId, district: data.district })).map((node) => node.name);
       } catch (error) {
         const exhausted = isGeartideError(error) && error.category === 'exhausted';
+        const transient = isGeartideError(error) && error.category === 'transient';
+        if (transient && this.clock() <= data.deadlineAt) {
+          // The cloud is down or failing for a while: ask again on a later pass with the same
+          // scale event, which finds what an earlier attempt created instead of creating more.
+          this.log.warn({ err: error, pool: data.pool, scaleEventId: data.scaleEventId }, 'the cloud did not answer a scale-up; asking again on the next pass');
+          await this.store.updateOperation(operation.id, { data: { lastError: errorMessage(error) }, now: this.clock() });
+          return false;
+        }
         // A request that failed on the way back may still have created hosts: the scale event
         // finds them, so they are waited for (or cleaned up) rather than created again.
         const accepted = exhausted ? [] : await this.hostsOf(provider, data.scaleEventId);
         if (accepted.length === 0) return this.failScaleUp(operation, errorMessage(error), exhausted);
+        if (transient) {
+          // Out of time while the cloud failed: what it did create goes, the scale-up failed.
+          await this.store.updateOperation(operation.id, { phase: 'deleting-unregistered', data: { unregistered: accepted, why: `the cloud kept failing until PROVISION_TIMEOUT: ${errorMessage(error)}` }, now: this.clock() });
+          return true;
+        }
         names = accepted;
       }
       await this.store.updateOperation(operation.id, { phase: 'provisioning', data: { nodes: names }, now: this.clock() });

@@ -360,7 +360,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
 }
 
 /** Gear processes whose GEAR_DIR is `<nodesDir>/<node>/gears/<id>`: gear id → [{pid, node}]. */
-function gearProcessesUnder(nodesDir: string): Map<string, { pid: number; node: string }[]> {
+export function gearProcessesUnder(nodesDir: string): Map<string, { pid: number; node: string }[]> {
   const found = new Map<string, { pid: number; node: string }[]>();
   const prefix = `GEAR_DIR=${nodesDir}/`;
   for (const entry of readdirSync('/proc')) {
