@@ -108,7 +108,8 @@ function envEntry(env: NodeJS.ProcessEnv): Entry {
     region_name: pick('OS_REGION_NAME'),
     interface: pick('OS_INTERFACE') ?? pick('OS_ENDPOINT_TYPE'),
     cacert: pick('OS_CACERT'),
-    verify: env.OS_INSECURE === 'true' || env.OS_INSECURE === '1' ? false : undefined,
+    // openrc files write True as often as true.
+    verify: /^(true|1|yes)$/i.test(env.OS_INSECURE ?? '') ? false : undefined,
     auth: {
       auth_url: pick('OS_AUTH_URL'),
       username: pick('OS_USERNAME'),
@@ -139,11 +140,15 @@ function fromEntry(source: string, entry: Entry, prefix: string): CloudConfig {
   const domain = (value: string | undefined, fallback: string | undefined) => value ?? fallback;
   const authUrl = text(auth.auth_url, 'auth_url');
   if (authUrl === undefined) throw new ConfigError(`${source}: ${key('auth_url')} is not set`, key('auth_url'));
-  let url: URL;
+  // new URL() takes 'keystone:5000' as a URL with the scheme 'keystone:'; only http(s) will do.
+  let url: URL | null = null;
   try {
     url = new URL(authUrl);
   } catch {
-    throw new ConfigError(`${source}: ${key('auth_url')} '${authUrl}' is not a URL`, key('auth_url'));
+    url = null;
+  }
+  if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new ConfigError(`${source}: ${key('auth_url')} '${authUrl}' is not an http(s) URL`, key('auth_url'));
   }
   // Keystone v3 is the only identity API left; accept a URL with or without /v3.
   const base = url.href.replace(/\/+$/, '').replace(/\/v3$/, '').replace(/\/v2\.0$/, '');
