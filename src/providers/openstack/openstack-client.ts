@@ -165,8 +165,9 @@ export class OpenStackClient {
       };
       try {
         const response = await this.send<T>(service, method, base + path + queryString(options.query), path, headers, options.body);
-        if (response.status === 401 && !reauthenticated && service !== 'identity') {
-          // Revoked or expired early: authenticate again, once.
+        if (response.status === 401 && !reauthenticated) {
+          // Revoked or expired early: authenticate again, once. Keystone's own API too: a 401
+          // there means the same (authentication itself does not come through here).
           this.token = null;
           reauthenticated = true;
           attempt--;
