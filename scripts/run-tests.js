@@ -4,6 +4,7 @@
 //
 //   node scripts/run-tests.js test/unit test/integration
 //   node scripts/run-tests.js --postgres test/integration/store   (PostgreSQL required, not skipped)
+//   node scripts/run-tests.js --openstack test/openstack          (the ../shared/openstack harness required)
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,6 +14,7 @@ const env = { ...process.env };
 const roots = [];
 for (const arg of args) {
   if (arg === '--postgres') env.GEARTIDE_TEST_POSTGRES = 'required';
+  else if (arg === '--openstack') env.GEARTIDE_TEST_OPENSTACK = 'required';
   else roots.push(arg);
 }
 

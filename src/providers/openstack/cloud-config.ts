@@ -23,6 +23,11 @@ export interface CloudConfig {
   readonly caFile: string | null;
   /** false only when clouds.yaml says `verify: false` (test clouds). */
   readonly verify: boolean;
+  /**
+   * clouds.yaml's `<service type>_endpoint_override` (e.g. `compute_endpoint_override`): a URL
+   * used instead of the catalog's, `%(project_id)s` replaced by the token's project.
+   */
+  readonly endpointOverrides: Readonly<Record<string, string>>;
 }
 
 export interface PasswordAuth {
@@ -207,8 +212,16 @@ function fromEntry(source: string, entry: Entry, prefix: string): CloudConfig {
   }
   const cacert = text(entry.cacert, 'cacert') ?? null;
   if (cacert !== null && !existsSync(cacert)) throw new ConfigError(`${source}: cacert '${cacert}' does not exist`, prefix === '' ? 'cacert' : 'OS_CACERT');
+  const endpointOverrides: Record<string, string> = {};
+  for (const [name, value] of Object.entries(entry)) {
+    const match = /^([a-z-]+)_endpoint_override$/.exec(name);
+    if (!match) continue;
+    if (typeof value !== 'string' || !/^https?:\/\//.test(value)) throw new ConfigError(`${source}: ${name} must be an http(s) URL`, name);
+    endpointOverrides[match[1]!.replace(/-/g, '_')] = value.replace(/\/+$/, '');
+  }
   return {
     source,
+    endpointOverrides,
     authUrl: base,
     auth: credentials,
     regionName: text(entry.region_name, 'region_name') ?? null,

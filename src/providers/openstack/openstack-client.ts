@@ -271,6 +271,8 @@ export class OpenStackClient {
   }
 
   private pickEndpoint(token: Token, service: ServiceType): string {
+    const override = this.cloud.endpointOverrides[service];
+    if (override !== undefined) return override.replace(/[%$]\(project_id\)s/g, token.projectId ?? '');
     const entry = token.catalog.find((each) => each.type === service);
     if (entry === undefined) {
       throw new OpenStackHttpError(404, service, 'GET', '(catalog)', `the service catalog of ${this.cloud.source} has no '${service}' service (has: ${token.catalog.map((each) => each.type).join(', ') || 'none'})`);
