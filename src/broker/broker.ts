@@ -176,7 +176,10 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
       await health.stop();
       // Local node agents live as long as their broker (`geartide up`); cloud hosts are untouched.
       // IMPORTANT: before the server closes, because stopping agents report their gears stopped.
-      for (const provider of providers.values()) await provider.close();
+      for (const provider of providers.values()) {
+        // One provider failing to let go must not keep the server open.
+        await provider.close().catch((error: unknown) => log.warn({ err: error, provider: provider.kind }, 'a provider did not close cleanly'));
+      }
       await server.close();
       if (!options.store) await store.close();
     },

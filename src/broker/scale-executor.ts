@@ -215,16 +215,19 @@ export class ScaleExecutor {
       const why = failedHost
         ? `node host ${failedHost.name} failed: ${failedHost.error ?? 'no reason given'}`
         : `${unregistered.length} node host(s) did not register within PROVISION_TIMEOUT (${this.settings.provisionTimeoutSeconds} s)`;
-      await this.store.updateOperation(operation.id, { phase: 'deleting-unregistered', data: { unregistered, why }, now: this.clock() });
+      // The provider says whether the cloud refused for lack of room (quota, no valid host).
+      const exhausted = failedHost?.exhausted ?? false;
+      await this.store.updateOperation(operation.id, { phase: 'deleting-unregistered', data: { unregistered, why, exhausted }, now: this.clock() });
       return true;
     }
 
     if (operation.phase === 'deleting-unregistered') {
-      const { unregistered, why } = operation.data as { unregistered: string[]; why: string };
+      const { unregistered, why, exhausted: said } = operation.data as { unregistered: string[]; why: string; exhausted?: boolean };
       failpoint('scale-up:deleting-unregistered');
       // Only hosts of this scale event that never registered: a node that registered is a node.
       await provider.deleteNodes(unregistered);
-      const exhausted = /quota|no valid host|exhausted|capacity/i.test(why);
+      // Operations journaled before providers said so carry only the sentence.
+      const exhausted = said ?? /quota|no valid host|exhausted|capacity/i.test(why);
       return this.failScaleUp(operation, `${why}; deleted ${unregistered.length === 0 ? 'nothing' : unregistered.join(', ')}`, exhausted);
     }
     return false;

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { NovaProvider } from '../../src/providers/openstack/nova-provider.ts';
 import { parseNodeUserData } from '../../src/providers/openstack/node-user-data.ts';
-import { describeProviderConformance } from '../support/provider-conformance.ts';
+import { describeProviderConformance, eventually } from '../support/provider-conformance.ts';
 import { createTestProject, openstackSkipReason, serverExists, serverUserData, type TestProject } from '../support/openstack.ts';
 
 const skip = openstackSkipReason();
@@ -86,6 +86,29 @@ if (skip) {
           return true;
         });
         assert.equal(await provider.targetSize(), 0);
+      } finally {
+        await project.setInstanceQuota(null);
+      }
+    });
+
+    it('creates that race past the quota: Nova accepts them (202), then puts the extra ones in ERROR, reported failed and exhausted', async () => {
+      await project.setInstanceQuota(2);
+      try {
+        // Four creators at once (say, four pools of one project): each sees room at the API's
+        // check; Nova's conductor counts again and refuses the extra servers after the 202.
+        const racers = ['race', 'race', 'race', 'race'].map((pool) => makeProvider(project, pool));
+        const accepted = await Promise.all(racers.map((racer, index) => racer.increaseSize({ count: 1, scaleEventId: `scale-race-${index}`, district: 'west' })));
+        assert.equal(accepted.flat().length, 4, 'all four accepted');
+        const nodes = await eventually('two of them in ERROR', async () => {
+          const seen = await racers[0]!.nodes();
+          return seen.filter((node) => node.status === 'failed').length === 2 && seen.filter((node) => node.status === 'running').length === 2 ? seen : false;
+        }, 30_000);
+        for (const node of nodes.filter((each) => each.status === 'failed')) {
+          assert.equal(node.exhausted, true);
+          assert.match(node.error ?? '', /Quota exceeded for instances/);
+        }
+        await racers[0]!.deleteNodes(nodes.map((node) => node.name));
+        assert.equal(await racers[0]!.targetSize(), 0);
       } finally {
         await project.setInstanceQuota(null);
       }

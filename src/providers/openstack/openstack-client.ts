@@ -113,6 +113,7 @@ function categoryOf(status: number): ErrorCategory {
 export class OpenStackClient {
   private token: Token | null = null;
   private pendingAuth: Promise<Token> | null = null;
+  private closed = false;
   private readonly dispatcher: Dispatcher;
   private readonly timeoutMs: number;
   private readonly attempts: number;
@@ -185,7 +186,10 @@ export class OpenStackClient {
     }
   }
 
+  /** Closes the connections; a second call does nothing. */
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     await this.dispatcher.close();
   }
 
