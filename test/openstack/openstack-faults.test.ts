@@ -144,7 +144,8 @@ for (const providerKind of ['openstack-nova', 'openstack-heat'] as const) {
       assert.equal((await activeNodes()).length, 3);
       const last = (await p.events('pool.scale-up')).at(-1)!;
       const registered = ((await p.api('GET', '/nodes')).items as { scaleEventId: string | null }[]).filter((node) => node.scaleEventId === last.data.scaleEventId);
-      assert.equal(registered.length, 1, 'one host for that scale event');
+      const history = (await p.events()).filter((event) => event.kind.startsWith('pool.')).map((event) => `${event.kind}: ${event.message}`);
+      assert.equal(registered.length, 1, `one host for that scale event; pool events: ${history.join(' | ')}`);
     });
 
     it('APIs stopped during a scale-down: nothing is deleted meanwhile, then exactly the drained node\'s server goes', async () => {

@@ -1,15 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-import type { Logger } from 'pino';
 import { parse as parseYaml } from 'yaml';
 
 import { ConfigError, ExhaustedError, GeartideError, InputError } from '../../core/errors.ts';
 import type { Headroom, IncreaseSizeRequest, Provider, ProviderNode, ProviderNodeStatus } from '../provider.ts';
-import { classifyCloudFailure, headroomFromLimits, type NovaFlavor, type NovaLimits } from './cloud-capacity.ts';
-import type { NovaServerSettings } from './nova-provider.ts';
+import { classifyCloudFailure, type NovaFlavor } from './cloud-capacity.ts';
+import { findFlavor, novaHeadroom, type OpenStackPoolOptions } from './openstack-pool.ts';
 import { nodeUserData } from './node-user-data.ts';
-import { NOVA_MICROVERSION, OpenStackClient, OpenStackHttpError } from './openstack-client.ts';
+import { NOVA_MICROVERSION, OpenStackHttpError } from './openstack-client.ts';
 
 /** The template geartide ships: a ResourceGroup of Nova servers (docs/openstack-heat.md). */
 export const SHIPPED_NODE_POOL_TEMPLATE = fileURLToPath(new URL('./templates/node-pool.yaml', import.meta.url));
@@ -24,35 +23,22 @@ export const REMOVED_MEMBERS_OUTPUT = 'removed_members';
 export const SCALE_EVENT_PLACEHOLDER = '@@GEARTIDE_SCALE_EVENT@@';
 export const DISTRICT_PLACEHOLDER = '@@GEARTIDE_DISTRICT@@';
 
-export interface HeatProviderOptions {
-  readonly client: OpenStackClient;
-  /** The pool's name; the stack is `geartide-<pool>` unless `stackName` says otherwise. */
-  readonly pool: string;
-  /** Server names are `<prefix><member index>`; default `gt-<pool>-`. Fixed when the stack is created. */
-  readonly namePrefix?: string;
-  /** Fixed when the stack is created: a later change would make Heat resize, rebuild or replace every host. */
-  readonly server: NovaServerSettings;
-  /** What the node agents are started with (user-data). */
-  readonly brokerUrl: string;
-  readonly bootstrapToken: string;
-  readonly gearProfile: string;
-  readonly maxActiveGears: number;
+/**
+ * The pool's options (server names are `<prefix><member index>`; `server` and the prefix are fixed
+ * when the stack is created: a later change would make Heat resize, rebuild or replace every host;
+ * deleteNodes waits 10 minutes by default for the update and the servers to be gone), plus Heat's own.
+ */
+export interface HeatProviderOptions extends OpenStackPoolOptions {
   /** An operator's own template (OPENSTACK_HEAT_TEMPLATE); default the shipped node-pool.yaml. */
   readonly template?: string;
+  /** Default `geartide-<pool>`. */
   readonly stackName?: string;
   /** How long to wait for Heat to finish an update it is still working on before giving up (transient). Default 2 minutes. */
   readonly busyTimeoutMs?: number;
   /** How long increaseSize waits for Nova to have accepted each new member's server. Default 1 minute. */
   readonly acceptTimeoutMs?: number;
-  /** How long deleteNodes waits for the stack update and the servers to be gone. Default 10 minutes. */
-  readonly deleteTimeoutMs?: number;
-  /** How often the provider looks at the stack while it waits. Default 1 s. */
-  readonly pollMs?: number;
   /** Heat's `timeout_mins` for the stack's create and updates; default Heat's own. */
   readonly stackTimeoutMinutes?: number;
-  readonly log?: Logger;
-  /** close() closes the client too. */
-  readonly ownsClient?: boolean;
 }
 
 interface HeatStack {
@@ -228,9 +214,7 @@ export class HeatProvider implements Provider {
   async headroom(): Promise<Headroom> {
     // The flavor the stack boots, if there is a stack: that is what a scale-up would use.
     const stack = await this.findStack();
-    const flavor = await this.flavor(stack?.parameters.flavor ?? this.options.server.flavor);
-    const limits = await this.options.client.request<{ limits: { absolute: NovaLimits } }>('compute', 'GET', '/limits', { microversion: NOVA_MICROVERSION });
-    return headroomFromLimits(limits.body.limits.absolute, flavor);
+    return novaHeadroom(this.options.client, await this.flavor(stack?.parameters.flavor ?? this.options.server.flavor));
   }
 
   async close(): Promise<void> {
@@ -498,10 +482,7 @@ export class HeatProvider implements Provider {
   private async flavor(nameOrId: string): Promise<NovaFlavor> {
     const known = this.flavors.get(nameOrId);
     if (known) return known;
-    const { client } = this.options;
-    const flavors = (await client.request<{ flavors: NovaFlavor[] }>('compute', 'GET', '/flavors/detail', { microversion: NOVA_MICROVERSION, query: { is_public: 'None' } })).body.flavors;
-    const flavor = flavors.find((each) => each.id === nameOrId) ?? flavors.find((each) => each.name === nameOrId);
-    if (!flavor) throw new ConfigError(`OPENSTACK_FLAVOR: no flavor '${nameOrId}' in ${client.cloud.source} (has: ${flavors.map((each) => each.name).join(', ')})`, 'OPENSTACK_FLAVOR');
+    const flavor = await findFlavor(this.options.client, nameOrId);
     this.flavors.set(nameOrId, flavor);
     return flavor;
   }

@@ -1,48 +1,16 @@
 import { createHash } from 'node:crypto';
 
-import type { Logger } from 'pino';
-
 import { ExhaustedError, InputError } from '../../core/errors.ts';
 import type { Headroom, IncreaseSizeRequest, Provider, ProviderNode, ProviderNodeStatus } from '../provider.ts';
-import { classifyCloudFailure, headroomFromLimits, type NovaFlavor, type NovaLimits } from './cloud-capacity.ts';
+import { classifyCloudFailure, type NovaFlavor } from './cloud-capacity.ts';
 import { nodeUserData } from './node-user-data.ts';
-import { NOVA_MICROVERSION, OpenStackClient, OpenStackHttpError } from './openstack-client.ts';
+import { NOVA_MICROVERSION, OpenStackHttpError } from './openstack-client.ts';
+import { findFlavor, novaHeadroom, type OpenStackPoolOptions } from './openstack-pool.ts';
 
-/** Where and how a pool's servers are booted: the OPENSTACK_* keys of broker.conf. */
-export interface NovaServerSettings {
-  /** Flavor name or id. */
-  readonly flavor: string;
-  /** Image name or id. */
-  readonly image: string;
-  /** Network names or ids; `none` boots without a port (microversion 2.37), `auto` lets Nova pick. */
-  readonly networks: readonly string[] | 'none' | 'auto';
-  readonly keyName: string | null;
-  readonly securityGroups: readonly string[];
-  /** A server group id (anti-affinity keeps hosts of a pool apart). */
-  readonly serverGroup: string | null;
-  readonly availabilityZone: string | null;
-}
+export type { NovaServerSettings } from './openstack-pool.ts';
 
-export interface NovaProviderOptions {
-  readonly client: OpenStackClient;
-  /** The pool's name: servers carry the tag `geartide-pool:<pool>`, and only those are ours. */
-  readonly pool: string;
-  /** Server names are `<prefix><scale event>-<n>`; default `gt-<pool>-`. */
-  readonly namePrefix?: string;
-  readonly server: NovaServerSettings;
-  /** What the node agents are started with (user-data). */
-  readonly brokerUrl: string;
-  readonly bootstrapToken: string;
-  readonly gearProfile: string;
-  readonly maxActiveGears: number;
-  /** How long deleteNodes waits for a server to be gone. Default 5 minutes. */
-  readonly deleteTimeoutMs?: number;
-  /** How often deleteNodes looks. Default 1 s. */
-  readonly pollMs?: number;
-  readonly log?: Logger;
-  /** close() closes the client too (the broker gives each pool a client of its own). */
-  readonly ownsClient?: boolean;
-}
+/** Server names are `<prefix><hash of the scale event>-<n>`; deleteNodes waits 5 minutes by default. */
+export type NovaProviderOptions = OpenStackPoolOptions;
 
 interface NovaServer {
   id: string;
@@ -174,9 +142,7 @@ export class NovaProvider implements Provider {
   }
 
   async headroom(): Promise<Headroom> {
-    const { flavor } = await this.resolve();
-    const limits = await this.options.client.request<{ limits: { absolute: NovaLimits } }>('compute', 'GET', '/limits', { microversion: NOVA_MICROVERSION });
-    return headroomFromLimits(limits.body.limits.absolute, flavor);
+    return novaHeadroom(this.options.client, (await this.resolve()).flavor);
   }
 
   async close(): Promise<void> {
@@ -232,9 +198,7 @@ export class NovaProvider implements Provider {
   private resolve(): Promise<{ flavor: NovaFlavor; imageId: string; networks: unknown }> {
     this.resolved ??= (async () => {
       const { client, server } = this.options;
-      const flavors = (await client.request<{ flavors: NovaFlavor[] }>('compute', 'GET', '/flavors/detail', { microversion: NOVA_MICROVERSION, query: { is_public: 'None' } })).body.flavors;
-      const flavor = flavors.find((each) => each.id === server.flavor) ?? flavors.find((each) => each.name === server.flavor);
-      if (!flavor) throw new InputError(`OPENSTACK_FLAVOR: no flavor '${server.flavor}' in ${client.cloud.source} (has: ${flavors.map((each) => each.name).join(', ')})`, 'OPENSTACK_FLAVOR');
+      const flavor = await findFlavor(client, server.flavor);
       const imageId = await this.resolveImage(server.image);
       const networks = server.networks === 'none' || server.networks === 'auto' ? server.networks : await Promise.all(server.networks.map(async (network) => ({ uuid: await this.resolveNetwork(network) })));
       return { flavor, imageId, networks };
