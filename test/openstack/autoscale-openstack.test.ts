@@ -7,94 +7,37 @@
 // metrics and app creation refused with the cloud's reason; quota raised → recovery without a
 // restart; under-use → the chosen node drained → exactly that server deleted.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { request } from 'undici';
 
-import { NOVA_MICROVERSION } from '../../src/providers/openstack/openstack-client.ts';
-import { CloudInitStandIn } from '../support/cloud-init-standin.ts';
-import { createTestProject, openstackSkipReason, type TestProject } from '../support/openstack.ts';
-import { eventually, startPlatform, type Platform, type PlatformUser } from '../support/platform.ts';
+import { openstackSkipReason } from '../support/openstack.ts';
+import { startOpenStackPlatform, type OpenStackPlatform } from '../support/openstack-platform.ts';
+import { eventually, type Platform, type PlatformUser } from '../support/platform.ts';
 
 const skip = openstackSkipReason();
 
-interface NovaServer {
-  id: string;
-  name: string;
-  status: string;
-  metadata: Record<string, string>;
-}
-
 for (const providerKind of ['openstack-nova', 'openstack-heat'] as const) {
   describe(`autoscaler end to end with ${providerKind} (real OpenStack, agents, gears, router)`, { timeout: 600_000, skip: skip ?? false }, () => {
-    let project: TestProject;
+    let os: OpenStackPlatform;
     let p: Platform;
     let bob: PlatformUser;
-    let cloudInit: CloudInitStandIn;
-    let configDir: string;
     const status = () => p.api('GET', '/autoscaler');
     const pool = async () => (await status()).pools[0];
     const metrics = async () => (await (await request(`${p.brokerUrl}/metrics`)).body.text());
     const nodesOf = async (domain: string, app: string) => (await p.app(domain, app)).gears.map((gear) => gear.node).sort();
-    const servers = async () =>
-      (await project.admin.request<{ servers: NovaServer[] }>('compute', 'GET', '/servers/detail', { microversion: NOVA_MICROVERSION, query: { all_tenants: 1, project_id: project.projectId } })).body.servers.filter(
-        (server) => server.status !== 'DELETED',
-      );
-    /** Nodes registered with the broker and taking gears. */
-    const activeNodes = async () => {
-      const listed = await p.api('GET', '/nodes');
-      return ((listed.items ?? listed) as { name: string; state: string }[]).filter((node) => node.state === 'active').map((node) => node.name).sort();
-    };
+    const servers = () => os.servers();
+    const activeNodes = () => os.activeNodes();
 
     before(async () => {
-      project = await createTestProject(providerKind === 'openstack-nova' ? 'e2e-nova' : 'e2e-heat');
-      // The broker finds its cloud the way operators give it: a named cloud in clouds.yaml.
-      configDir = mkdtempSync(join(tmpdir(), 'geartide-clouds-'));
-      const auth = project.cloud.auth as { username: string; password: string; projectName: string };
-      writeFileSync(
-        join(configDir, 'clouds.yaml'),
-        `clouds:\n  geartide-test:\n    auth:\n      auth_url: ${project.cloud.authUrl}/v3\n      username: ${auth.username}\n      password: ${auth.password}\n      project_name: ${auth.projectName}\n      user_domain_name: Default\n      project_domain_name: Default\n    region_name: RegionOne\n    interface: public\n`,
-      );
-      process.env.OS_CLIENT_CONFIG_FILE = join(configDir, 'clouds.yaml');
-      p = await startPlatform({
-        autoscale: true,
-        brokerEnv: {
-          AUTOSCALE_PROVIDER: providerKind,
-          OPENSTACK_CLOUD: 'geartide-test',
-          OPENSTACK_FLAVOR: 'm1.gear',
-          OPENSTACK_IMAGE: 'tiny',
-          OPENSTACK_NETWORKS: 'none',
-          OPENSTACK_DELETE_TIMEOUT: '120',
-          AUTOSCALE_INTERVAL: '1',
-          AUTOSCALE_MIN_NODES: '1',
-          AUTOSCALE_MAX_NODES: '5',
-          AUTOSCALE_NODE_MAX_ACTIVE_GEARS: '4',
-          SCALE_UP_THRESHOLD: '90',
-          SCALE_DOWN_MARGIN: '10',
-          SCALE_DOWN_UNNEEDED_TIME: '3',
-          SCALE_UP_COOLDOWN: '0',
-          SCALE_DOWN_COOLDOWN: '0',
-          SCALE_DOWN_DELAY_AFTER_ADD: '2',
-          SCALE_BACKOFF_INITIAL: '1',
-          SCALE_BACKOFF_MAX: '2',
-          PROVISION_TIMEOUT: '120',
-          APP_CREATE_WAIT: '90',
-        },
-      });
-      cloudInit = new CloudInitStandIn(project.admin, project.projectId, p.home);
-      cloudInit.start();
+      os = await startOpenStackPlatform(providerKind, providerKind === 'openstack-nova' ? 'e2e-nova' : 'e2e-heat', { brokerEnv: { PROVISION_TIMEOUT: '120', APP_CREATE_WAIT: '90' } });
+      p = os.p;
       bob = await p.createUser('bob');
       await p.createDomain('auto', bob.token);
     });
 
     after(async () => {
-      await cloudInit?.stop();
-      await p?.close();
-      await project?.destroy();
-      if (configDir) rmSync(configDir, { recursive: true, force: true });
+      await os?.close();
     });
 
     it('brings the pool to its minimum: a server is created and its agent registers with the scale event', async () => {
@@ -106,7 +49,7 @@ for (const providerKind of ['openstack-nova', 'openstack-heat'] as const) {
       assert.equal(server?.name, node, 'the node is the server, by name');
       const registered = await p.api('GET', `/nodes/${node}`);
       assert.ok(registered.scaleEventId?.startsWith('scale-'));
-      const booted = cloudInit.boots.find((boot) => boot.serverId === server!.id);
+      const booted = os.cloudInit.boots.find((boot) => boot.serverId === server!.id);
       assert.equal(booted?.settings.scaleEventId, registered.scaleEventId, 'the scale event went through the server\'s user-data');
       assert.equal(booted?.settings.district, 'default');
       assert.equal((await p.events('pool.scale-up')).length, 1);
@@ -129,7 +72,7 @@ for (const providerKind of ['openstack-nova', 'openstack-heat'] as const) {
     });
 
     it('quota reached: the pool is exhausted in status, events and metrics, and an app create is refused with Nova\'s reason', async () => {
-      await project.setInstanceQuota(2);
+      await os.project.setInstanceQuota(2);
       // 6/8 active: a3's 3 gears need a third host, which the quota does not allow.
       const refused = await p.api('POST', '/domains/auto/apps', { body: { name: 'a3', cartridge: 'nodejs', gears: 3 }, token: bob.token, status: 409 });
       assert.equal(refused.error.code, 'cloud_exhausted');
@@ -142,7 +85,7 @@ for (const providerKind of ['openstack-nova', 'openstack-heat'] as const) {
     });
 
     it('quota raised: the pool recovers without a restart and the app gets its node', async () => {
-      await project.setInstanceQuota(3);
+      await os.project.setInstanceQuota(3);
       await eventually('the pool to recover', async () => (await pool()).exhausted === null, 30_000);
       await p.createApp('auto', 'a3', { gears: 3, token: bob.token });
       await p.waitForGearsStarted('auto', 'a3');

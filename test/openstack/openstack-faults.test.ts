@@ -5,32 +5,20 @@
 // server (no duplicate server), and the APIs stopped during a scale-down (no wrong deletion;
 // exactly the drained node's server goes once they are back).
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { NOVA_MICROVERSION } from '../../src/providers/openstack/openstack-client.ts';
-import { CloudInitStandIn } from '../support/cloud-init-standin.ts';
 import { FaultProxy } from '../support/fault-proxy.ts';
-import { createTestProject, openstackSkipReason, type TestProject } from '../support/openstack.ts';
-import { eventually, startPlatform, type Platform, type PlatformUser } from '../support/platform.ts';
+import { openstackSkipReason } from '../support/openstack.ts';
+import { startOpenStackPlatform, type OpenStackPlatform } from '../support/openstack-platform.ts';
+import { eventually, type Platform, type PlatformUser } from '../support/platform.ts';
 
 const skip = openstackSkipReason();
 
-interface NovaServer {
-  id: string;
-  name: string;
-  status: string;
-}
-
 for (const providerKind of ['openstack-nova', 'openstack-heat'] as const) {
   describe(`${providerKind} under API faults (real OpenStack behind a fault-injecting proxy)`, { timeout: 600_000, skip: skip ?? false }, () => {
-    let project: TestProject;
+    let os: OpenStackPlatform;
     let p: Platform;
     let bob: PlatformUser;
-    let cloudInit: CloudInitStandIn;
-    let configDir: string;
     let keystone: FaultProxy;
     let compute: FaultProxy;
     let orchestration: FaultProxy;
@@ -38,80 +26,27 @@ for (const providerKind of ['openstack-nova', 'openstack-heat'] as const) {
     /** The request a scale-up sends to create hosts. */
     const createCall = providerKind === 'openstack-nova' ? { method: 'POST', path: /^\/v2\.1\/servers$/ } : { method: 'PATCH', path: /^\/v1\/[^/]+\/stacks\// };
     // Asked as admin, straight to Nova: what really exists, whatever the proxy does.
-    const servers = async () =>
-      (await project.admin.request<{ servers: NovaServer[] }>('compute', 'GET', '/servers/detail', { microversion: NOVA_MICROVERSION, query: { all_tenants: 1, project_id: project.projectId } })).body.servers.filter(
-        (server) => server.status !== 'DELETED',
-      );
-    const activeNodes = async () => {
-      const listed = await p.api('GET', '/nodes');
-      return ((listed.items ?? listed) as { name: string; state: string }[]).filter((node) => node.state === 'active').map((node) => node.name).sort();
-    };
+    const servers = () => os.servers();
+    const activeNodes = () => os.activeNodes();
 
     before(async () => {
-      project = await createTestProject(providerKind === 'openstack-nova' ? 'faults-nova' : 'faults-heat');
       keystone = await FaultProxy.start('http://127.0.0.1:5000');
       compute = await FaultProxy.start('http://127.0.0.1:8774');
       orchestration = await FaultProxy.start('http://127.0.0.1:8004');
-      configDir = mkdtempSync(join(tmpdir(), 'geartide-clouds-'));
-      const auth = project.cloud.auth as { username: string; password: string; projectName: string };
-      writeFileSync(
-        join(configDir, 'clouds.yaml'),
-        [
-          'clouds:',
-          '  faulty:',
-          '    auth:',
-          `      auth_url: ${keystone.url}/v3`,
-          `      username: ${auth.username}`,
-          `      password: ${auth.password}`,
-          `      project_name: ${auth.projectName}`,
-          '      user_domain_name: Default',
-          '      project_domain_name: Default',
-          '    region_name: RegionOne',
-          `    compute_endpoint_override: ${compute.url}/v2.1`,
-          `    orchestration_endpoint_override: ${orchestration.url}/v1/%(project_id)s`,
-          '',
-        ].join('\n'),
-      );
-      process.env.OS_CLIENT_CONFIG_FILE = join(configDir, 'clouds.yaml');
-      p = await startPlatform({
-        autoscale: true,
-        brokerEnv: {
-          AUTOSCALE_PROVIDER: providerKind,
-          OPENSTACK_CLOUD: 'faulty',
-          OPENSTACK_FLAVOR: 'm1.gear',
-          OPENSTACK_IMAGE: 'tiny',
-          OPENSTACK_NETWORKS: 'none',
-          OPENSTACK_TIMEOUT: '5',
-          OPENSTACK_DELETE_TIMEOUT: '120',
-          AUTOSCALE_INTERVAL: '1',
-          AUTOSCALE_MIN_NODES: '1',
-          AUTOSCALE_MAX_NODES: '5',
-          AUTOSCALE_NODE_MAX_ACTIVE_GEARS: '4',
-          SCALE_UP_THRESHOLD: '90',
-          SCALE_DOWN_MARGIN: '10',
-          SCALE_DOWN_UNNEEDED_TIME: '3',
-          SCALE_UP_COOLDOWN: '0',
-          SCALE_DOWN_COOLDOWN: '0',
-          SCALE_DOWN_DELAY_AFTER_ADD: '2',
-          SCALE_BACKOFF_INITIAL: '1',
-          SCALE_BACKOFF_MAX: '2',
-          PROVISION_TIMEOUT: '180',
-          APP_CREATE_WAIT: '120',
-        },
+      os = await startOpenStackPlatform(providerKind, providerKind === 'openstack-nova' ? 'faults-nova' : 'faults-heat', {
+        authUrl: `${keystone.url}/v3`,
+        cloudKeys: { compute_endpoint_override: `${compute.url}/v2.1`, orchestration_endpoint_override: `${orchestration.url}/v1/%(project_id)s` },
+        brokerEnv: { OPENSTACK_TIMEOUT: '5' },
       });
-      cloudInit = new CloudInitStandIn(project.admin, project.projectId, p.home);
-      cloudInit.start();
+      p = os.p;
       bob = await p.createUser('bob');
       await p.createDomain('auto', bob.token);
       await eventually('the pool\'s first node', async () => (await activeNodes()).length === 1, 90_000);
     });
 
     after(async () => {
-      await cloudInit?.stop();
-      await p?.close();
+      await os?.close();
       for (const proxy of [keystone, compute, orchestration]) await proxy?.close();
-      await project?.destroy();
-      if (configDir) rmSync(configDir, { recursive: true, force: true });
     });
 
     it('APIs answering 503 for a while during a scale-up: backoff, then the app gets its node, with no failure and no extra host', async () => {
