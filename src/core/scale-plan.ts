@@ -451,7 +451,7 @@ function planScaleDown(snapshot: ScaleSnapshot, policy: ScalePolicy, now: number
   // would buy a node-hour the pool may want back at once. Until then it waits, cordoned, and may
   // empty by itself; demand back re-activates it.
   const limit = (policy.upThresholdPct - policy.downMarginPct) / 100;
-  const demand = usage.activeGears + usage.unplacedGears;
+  const demand = usage.activeGears + Math.max(usage.unplacedGears, landingGears(snapshot, policy, now));
   const stillUnderused = usage.capacity > 0 && demand / usage.capacity <= limit;
   const ready = cordoned.find((each) => now >= each.readyAt && (stillUnderused || (each.node !== undefined && each.node.gears === 0)));
   if (ready !== undefined) {
@@ -601,6 +601,19 @@ export function measureUsage(snapshot: Pick<ScaleSnapshot, 'nodes' | 'pendingSca
   const unplacedGears = unplaced === null || refusalAnswered(snapshot) || now - unplaced.at > policy.unplacedTtlMs ? 0 : unplaced.gears;
   const pct = capacity === 0 ? (activeGears + unplacedGears > 0 ? 100 : 0) : Math.round((activeGears * 10000) / capacity) / 100;
   return Object.freeze({ activeGears, capacity, pct, schedulableNodes, countedNodes: present + provisioning, provisioning, unplacedGears });
+}
+
+/**
+ * Gears of a recent refusal that a node registered after it answered, while that node is still
+ * empty: the waiting request is about to be placed on its slots. A scale-up no longer counts them
+ * (the node is the answer), but a scale-down must not see that room as spare — or it cordons the
+ * very node the request waits for, between its registration and the request's retry.
+ */
+function landingGears(snapshot: Pick<ScaleSnapshot, 'nodes' | 'memory'>, policy: Pick<ScalePolicy, 'unplacedTtlMs'>, now: number): number {
+  const { unplaced } = snapshot.memory;
+  if (unplaced === null || now - unplaced.at > policy.unplacedTtlMs) return 0;
+  const waitedFor = snapshot.nodes.some((node) => node.state === 'active' && node.createdAt > unplaced.at && node.gears === 0);
+  return waitedFor ? unplaced.gears : 0;
 }
 
 /**

@@ -150,6 +150,20 @@ const cases: Record<string, { input: Input; want: Want }> = {
     input: { nodes: [node('n1', 4, { maxActiveGears: 4 }), node('n2', 0, { maxActiveGears: 4, createdAt: NOW - 10_000 })], memory: { ...QUIET, lastScaleUpAt: NOW - 60_000, unplaced: { gears: 2, district: null, at: NOW - 20_000 } } },
     want: { kind: 'noop', code: 'busy' },
   },
+  'the node a refusal waits for is not cordoned between its registration and the request\'s retry (its room is demand about to land)': {
+    input: {
+      nodes: [node('n1', 2, { maxActiveGears: 4 }), node('n2', 2, { maxActiveGears: 4 }), node('n3', 0, { maxActiveGears: 4, createdAt: NOW - 1000 })],
+      memory: { ...QUIET, lastScaleUpAt: NOW - 60_000, unplaced: { gears: 3, district: null, at: NOW - 5000 } },
+    },
+    want: { kind: 'noop', code: 'busy' },
+  },
+  'once the waiting gears landed, the same pool is measured by its active gears alone': {
+    input: {
+      nodes: [node('n1', 2, { maxActiveGears: 4 }), node('n2', 2, { maxActiveGears: 4 }), node('n3', 3, { maxActiveGears: 4, createdAt: NOW - 1000 })],
+      memory: { ...QUIET, lastScaleUpAt: NOW - 60_000, unplaced: { gears: 3, district: null, at: NOW - 5000 } },
+    },
+    want: { kind: 'noop', code: 'busy', reason: /at 58/ },
+  },
   'a refusal answered by a node that joined after it stays answered once that node is cordoned (no revived demand)': {
     input: {
       nodes: [node('n1', 2, { maxActiveGears: 4 }), node('n2', 2, { maxActiveGears: 4 }), node('n3', 1, { maxActiveGears: 4, state: 'deactivated', createdAt: NOW - 30_000 })],
