@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 import { ConfigError } from '../core/errors.ts';
+import type { NovaServerSettings } from '../providers/openstack/openstack-pool.ts';
 
 /**
  * broker.conf: `KEY="value"` lines as OpenShift's /etc/openshift/broker.conf, `#` comments.
@@ -239,15 +240,10 @@ export interface PoolConfig {
 }
 
 /** The OPENSTACK_* keys, read when AUTOSCALE_PROVIDER is an openstack one. */
-export interface OpenStackConfig {
+export interface OpenStackConfig extends Omit<NovaServerSettings, 'flavor'> {
   readonly cloud: string | null;
+  /** The default flavor (a pool's `flavor=` overrides it); null when every pool names one. */
   readonly flavor: string | null;
-  readonly image: string;
-  readonly networks: readonly string[] | 'none' | 'auto';
-  readonly keyName: string | null;
-  readonly securityGroups: readonly string[];
-  readonly serverGroup: string | null;
-  readonly availabilityZone: string | null;
   readonly namePrefix: string;
   readonly heatTemplate: string | null;
   readonly nodeBrokerUrl: string | null;

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 
 import type { Provider, ProviderNode } from '../../src/providers/provider.ts';
+import { eventually } from './platform.ts';
 
 export interface ConformanceSubject {
   readonly provider: Provider;
@@ -23,20 +24,7 @@ export interface ConformanceSubject {
   close(): Promise<void>;
 }
 
-export async function eventually<T>(what: string, check: () => Promise<T | false | undefined | null>, timeoutMs = 60_000, pollMs = 250): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
-    await new Promise((resolve) => setTimeout(resolve, pollMs));
-  }
-}
+export { eventually };
 
 const byName = (nodes: readonly ProviderNode[]) => [...nodes].sort((a, b) => a.name.localeCompare(b.name));
 
