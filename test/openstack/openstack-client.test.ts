@@ -13,6 +13,7 @@ import pino from 'pino';
 
 import { resolveCloudConfig, type CloudConfig } from '../../src/providers/openstack/cloud-config.ts';
 import { NOVA_MICROVERSION, OpenStackClient, OpenStackHttpError, type OpenStackClientOptions } from '../../src/providers/openstack/openstack-client.ts';
+import { freePort } from '../support/broker-process.ts';
 import { createTestProject, harnessAdminEnv, openstackSkipReason, type TestProject } from '../support/openstack.ts';
 
 const skip = openstackSkipReason();
@@ -162,15 +163,6 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
   return Buffer.concat(chunks);
-}
-
-/** A loopback port nothing listens on (bound, then closed). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 /** A logger whose warnings (the client's "retrying" lines) the test can count. */
@@ -353,7 +345,7 @@ if (skip) {
 
     it('Keystone refusing connections: tried `attempts` times, then status 0 cloud_unreachable', async () => {
       const { log, retries } = countingLog();
-      const port = await closedPort();
+      const port = await freePort();
       const client = clientOf({ authUrl: `http://127.0.0.1:${port}` }, { ...FAST_RETRIES, attempts: 4, log });
       const error = await rejection(client.request('compute', 'GET', '/flavors'));
       assert.equal(error.status, 0);
@@ -365,7 +357,7 @@ if (skip) {
 
     it('an endpoint refusing connections: a GET and even a POST are tried `attempts` times (the cloud never saw them)', async () => {
       proxy.reset();
-      const port = await closedPort();
+      const port = await freePort();
       proxy.redirect('compute', `http://127.0.0.1:${port}/v2.1`);
       for (const method of ['GET', 'POST']) {
         const { log, retries } = countingLog();

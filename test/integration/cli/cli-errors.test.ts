@@ -3,11 +3,11 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
-import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { freePort } from '../../support/broker-process.ts';
 import { startCliBroker, type CliBroker } from './cli-broker.ts';
 import { runCli } from './run-cli.ts';
 
@@ -24,15 +24,6 @@ after(async () => {
   await broker?.close();
   for (const home of homes) rmSync(home, { recursive: true, force: true });
 });
-
-/** A port nothing listens on: bind one, note it, close it. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 function homeWith(config: string): string {
   const home = mkdtempSync(join(tmpdir(), 'geartide-cli-errors-'));
@@ -51,7 +42,7 @@ describe('errors: one line on stderr, the right exit code, never the token', () 
   });
 
   test('connection refused: says which URL and suggests geartide up', async () => {
-    const url = `http://127.0.0.1:${await closedPort()}`;
+    const url = `http://127.0.0.1:${await freePort()}`;
     const result = await runCli(['app', 'list'], { GEARTIDE_URL: url, GEARTIDE_TOKEN: aliceToken });
     assert.equal(result.code, 1);
     assert.equal(result.stderr, `error: cannot reach the broker at ${url}: is it running? (geartide up)\n`);
