@@ -9,7 +9,7 @@ import type { BrokerConfKey } from '../../src/broker/broker-config.ts';
 import { NOVA_MICROVERSION } from '../../src/providers/openstack/openstack-client.ts';
 import { CloudInitStandIn } from './cloud-init-standin.ts';
 import { createTestProject, type TestProject } from './openstack.ts';
-import { startPlatform, type Platform } from './platform.ts';
+import { FAST_AUTOSCALE_ENV, startPlatform, type Platform } from './platform.ts';
 
 export interface NovaServerView {
   readonly id: string;
@@ -29,22 +29,13 @@ export interface OpenStackPlatform {
   close(): Promise<void>;
 }
 
-/** broker.conf for a small, fast pool: 4 active gears a host, a pass a second, short waits. */
+/** broker.conf for a small, fast pool on the harness's flavor and image (FAST_AUTOSCALE_ENV), with backoff and waits to match. */
 export const FAST_POOL_ENV: Partial<Record<BrokerConfKey, string>> = {
   OPENSTACK_FLAVOR: 'm1.gear',
   OPENSTACK_IMAGE: 'tiny',
   OPENSTACK_NETWORKS: 'none',
   OPENSTACK_DELETE_TIMEOUT: '120',
-  AUTOSCALE_INTERVAL: '1',
-  AUTOSCALE_MIN_NODES: '1',
-  AUTOSCALE_MAX_NODES: '5',
-  AUTOSCALE_NODE_MAX_ACTIVE_GEARS: '4',
-  SCALE_UP_THRESHOLD: '90',
-  SCALE_DOWN_MARGIN: '10',
-  SCALE_DOWN_UNNEEDED_TIME: '3',
-  SCALE_UP_COOLDOWN: '0',
-  SCALE_DOWN_COOLDOWN: '0',
-  SCALE_DOWN_DELAY_AFTER_ADD: '2',
+  ...FAST_AUTOSCALE_ENV,
   SCALE_BACKOFF_INITIAL: '1',
   SCALE_BACKOFF_MAX: '2',
   PROVISION_TIMEOUT: '180',

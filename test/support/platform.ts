@@ -38,6 +38,23 @@ const BOOTSTRAP_TOKEN = 'platform-bootstrap-token-0123456789';
 const ROUTER_TOKEN = 'platform-router-token-0123456789ab';
 export const PLATFORM_DISTRICT = 'default';
 
+/**
+ * broker.conf for an autoscaled pool that moves in seconds, for end-to-end tests: 4 active gears a
+ * host, a pass a second, scale up at 90 %, nodes removed after 3 s of under-use, no cooldowns.
+ */
+export const FAST_AUTOSCALE_ENV = {
+  AUTOSCALE_INTERVAL: '1',
+  AUTOSCALE_MIN_NODES: '1',
+  AUTOSCALE_MAX_NODES: '5',
+  AUTOSCALE_NODE_MAX_ACTIVE_GEARS: '4',
+  SCALE_UP_THRESHOLD: '90',
+  SCALE_DOWN_MARGIN: '10',
+  SCALE_DOWN_UNNEEDED_TIME: '3',
+  SCALE_UP_COOLDOWN: '0',
+  SCALE_DOWN_COOLDOWN: '0',
+  SCALE_DOWN_DELAY_AFTER_ADD: '2',
+} as const satisfies Partial<Record<BrokerConfKey, string>>;
+
 export interface PlatformOptions {
   /** Node agents started at once (`local-node-1…`); more with `addNodes`. Default 3. */
   readonly nodes?: number;

@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 
 import { isSameProcess } from '../../../src/node/process-identity.ts';
-import { eventually, startPlatform, type Platform, type PlatformUser } from '../../support/platform.ts';
+import { eventually, FAST_AUTOSCALE_ENV, startPlatform, type Platform, type PlatformUser } from '../../support/platform.ts';
 
 describe('autoscaler with the local provider (real agents, gears, router)', { timeout: 300_000 }, () => {
   let p: Platform;
@@ -28,16 +28,7 @@ describe('autoscaler with the local provider (real agents, gears, router)', { ti
     p = await startPlatform({
       autoscale: true,
       brokerEnv: {
-        AUTOSCALE_INTERVAL: '1',
-        AUTOSCALE_MIN_NODES: '1',
-        AUTOSCALE_MAX_NODES: '5',
-        AUTOSCALE_NODE_MAX_ACTIVE_GEARS: '4',
-        SCALE_UP_THRESHOLD: '90',
-        SCALE_DOWN_MARGIN: '10',
-        SCALE_DOWN_UNNEEDED_TIME: '3',
-        SCALE_UP_COOLDOWN: '0',
-        SCALE_DOWN_COOLDOWN: '0',
-        SCALE_DOWN_DELAY_AFTER_ADD: '2',
+        ...FAST_AUTOSCALE_ENV,
         PROVISION_TIMEOUT: '60',
         APP_CREATE_WAIT: '60',
       },
