@@ -12,6 +12,11 @@
  *                       for them), removes a node under 50 % utilisation for 10 minutes, not
  *                       within 10 minutes of an add, whose gears fit elsewhere (empty nodes
  *                       first), one at a time.
+ *
+ * And one reference that is not a product: `consolidation`, a model of the tightest reactive
+ * policy (no spare capacity kept ahead of demand, nodes removed as soon as the rest hold it).
+ * bench/efficiency runs it at a few settings to show what approaching the lower bound costs in
+ * moves and waiting app creates on a trace; it is not in `geartide sim`'s default list.
  */
 import { planScale, type ScalePolicy } from '../core/scale-plan.ts';
 import type { SimDecision, SimPolicy, SimSettings, SimView } from './simulator.ts';
@@ -156,6 +161,71 @@ export function clusterAutoscalerPolicy(options: ClusterAutoscalerModelOptions =
         return { kind: 'scale-down', nodeId: chosen.id, reason: `${chosen.name} under ${threshold * 100} % for ${unneeded} s` };
       }
       return { kind: 'none', reason: 'no node unneeded' };
+    },
+  };
+}
+
+export interface ConsolidationModelOptions {
+  /** Spare capacity kept after a removal, as a share of demand (0.05: the rest hold demand × 1.05). */
+  readonly headroom: number;
+  /** Seconds a cordoned node waits to empty by itself before what is left on it is moved (0: at once). */
+  readonly moveAfterSeconds: number;
+}
+
+/**
+ * Model: the tightest reactive policy. It keeps no spare capacity ahead of demand — nodes are
+ * added only for gears that wait, as many as they need (a cordoned node is re-activated first
+ * when its room covers them) — and it cordons the emptiest active node whenever the others would
+ * still hold demand × (1 + headroom). A cordoned node goes as soon as it is empty, or after
+ * `moveAfterSeconds` with its gears moved. With a small headroom and no wait it tracks the lower
+ * bound as closely as a 1-node step allows; what that costs shows in its moves and in the app
+ * creates that waited for a node.
+ */
+export function consolidationPolicy(options: ConsolidationModelOptions): SimPolicy {
+  const { headroom, moveAfterSeconds } = options;
+  if (!(headroom >= 0) || !(moveAfterSeconds >= 0)) throw new Error(`consolidation model: headroom and moveAfterSeconds must be ≥ 0, got ${headroom} and ${moveAfterSeconds}`);
+  const percent = Math.round(headroom * 100);
+  return {
+    name: `consolidation ${percent}%/${moveAfterSeconds}s`,
+    label: `model: reactive consolidation (nodes only for waiting gears; cordons the emptiest node while the rest hold demand + ${percent} %; moves what is left after ${moveAfterSeconds} s)`,
+    placementOrder: 'packed',
+    decide(view) {
+      const { cluster, settings } = view;
+      const perNode = settings.maxActiveGears;
+      const active: SimNode[] = [];
+      let placed = 0;
+      for (const node of cluster.nodes.values()) {
+        if (node.state !== 'active') continue;
+        active.push(node);
+        placed += node.gears.size;
+      }
+      const cordoned = view.drains.filter((drain) => drain.phase === 'cordoned');
+      if (view.waitingGears > 0) {
+        // Room first from nodes already paid for: the cordoned ones with the most room, as many
+        // as can be re-activated (one per pass) well within an app create's wait; then new nodes
+        // for what they and the nodes on their way cannot hold.
+        const reachable = Math.max(1, Math.floor(settings.appCreateWaitSeconds / settings.intervalSeconds / 2));
+        const roomiest = [...cordoned].sort((a, b) => a.node.gears.size - b.node.gears.size || a.node.id.localeCompare(b.node.id)).slice(0, reachable);
+        const cordonedRoom = roomiest.reduce((sum, drain) => sum + drain.node.maxActiveGears - drain.node.gears.size, 0);
+        const coming = view.pending.reduce((sum, request) => sum + request.count - request.registered, 0);
+        const needed = Math.ceil((view.waitingGears - cordonedRoom) / perNode) - coming;
+        const room = Math.min(settings.maxNodes - cluster.size, view.headroom ?? Infinity);
+        if (needed > 0 && room > 0) return { kind: 'scale-up', count: Math.min(needed, room), reason: `${view.waitingGears} gear(s) wait` };
+        const first = roomiest[0];
+        if (first !== undefined) return { kind: 'cancel-drain', nodeId: first.node.id, reason: `${view.waitingGears} gear(s) wait: re-activate ${first.node.name}` };
+        return { kind: 'none', reason: 'waiting for the nodes asked for' };
+      }
+      const free = active.reduce((sum, node) => sum + node.maxActiveGears - node.gears.size, 0);
+      for (const drain of cordoned) {
+        const due = drain.node.gears.size === 0 || view.now - drain.startedAt >= moveAfterSeconds * 1000;
+        if (due && drain.node.gears.size <= free) return { kind: 'scale-down', step: 'drain', nodeId: drain.node.id, reason: `${drain.node.name}: cordoned for ${moveAfterSeconds} s or empty` };
+      }
+      const capacity = active.length * perNode;
+      if (active.length > settings.minNodes && capacity - perNode >= placed * (1 + headroom)) {
+        const emptiest = [...active].sort((a, b) => a.gears.size - b.gears.size || a.requestedAt - b.requestedAt)[0]!;
+        return { kind: 'scale-down', step: 'cordon', nodeId: emptiest.id, reason: `the other nodes hold demand + ${percent} %: cordon ${emptiest.name}` };
+      }
+      return { kind: 'none', reason: 'no node to spare' };
     },
   };
 }

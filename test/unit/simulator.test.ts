@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { geartidePolicy, heatPolicy } from '../../src/sim/policies.ts';
+import { consolidationPolicy, geartidePolicy, heatPolicy } from '../../src/sim/policies.ts';
 import { simulate, type SimSettings } from '../../src/sim/simulator.ts';
 import type { Trace, TraceApp } from '../../src/sim/trace.ts';
 import { testScalePolicy } from '../support/scale-policy.ts';
@@ -97,5 +97,48 @@ describe('simulator', () => {
     const first = simulate(trace(apps), geartidePolicy(POLICY), { ...SETTINGS, failureRate: 0.3 });
     const second = simulate(trace(apps), geartidePolicy(POLICY), { ...SETTINGS, failureRate: 0.3 });
     assert.deepEqual(first, second);
+  });
+
+  describe('the consolidation model (the cost of approaching the lower bound)', () => {
+    test('adds a node only for gears that wait, never ahead of demand: a full node is left as it is until an app finds no room', () => {
+      const apps: TraceApp[] = Array.from({ length: 50 }, (_, index) => ({ id: `a${index}`, arrival: 0, departure: HOUR, gears: 1 }));
+      apps.push({ id: 'late', arrival: 600, departure: 700, gears: 1 });
+      const model = simulate(trace(apps), consolidationPolicy({ headroom: 0.05, moveAfterSeconds: 0 }), { ...SETTINGS, initialNodes: 1 });
+      assert.deepEqual(
+        model.events.filter((event) => event.kind === 'scale-up').map((event) => event.time),
+        [600],
+        'one scale-up, when the late app found no room',
+      );
+      assert.deepEqual([model.placementsRefused, model.placementsDelayed], [0, 1]);
+      // geartide's threshold asks for a node at once (100 % ≥ 80 %): the late app does not wait.
+      const geartide = simulate(trace(apps), geartidePolicy(POLICY), { ...SETTINGS, initialNodes: 1 });
+      assert.equal(geartide.events.find((event) => event.kind === 'scale-up')?.time, 0);
+      assert.equal(geartide.placementsDelayed, 0);
+    });
+
+    // 50 one-gear apps fill one node, 10 more go to the second; at 1 h 45 of the first 50 end:
+    // the first node keeps 5 gears, the second 10, and one node holds them all.
+    const fragmented = (): TraceApp[] =>
+      Array.from({ length: 60 }, (_, index) => ({ id: `a${String(index).padStart(2, '0')}`, arrival: index < 50 ? 0 : 1, departure: index < 45 ? HOUR : 2 * HOUR, gears: 1 }));
+
+    test('with no wait, it cordons the emptiest node as soon as the others hold demand + headroom and moves what is left on it', () => {
+      const result = simulate(trace(fragmented()), consolidationPolicy({ headroom: 0.05, moveAfterSeconds: 0 }), { ...SETTINGS, initialNodes: 2 });
+      assert.equal(result.moves, 5, 'the 5 gears left on the emptier node move');
+      const deleted = result.events.filter((event) => event.kind === 'node-deleted');
+      assert.equal(deleted.length, 1);
+      assert.ok(deleted[0]!.time >= HOUR && deleted[0]!.time <= HOUR + 30, `deleted at ${deleted[0]!.time} s`);
+      assert.ok(Math.abs(result.nodeHours - 3) < 0.02, `node-hours ${result.nodeHours}: 2 nodes for 1 h, then 1`);
+    });
+
+    test('with a wait longer than the gears left, the cordoned node empties by itself: no move, an hour more paid', () => {
+      const result = simulate(trace(fragmented()), consolidationPolicy({ headroom: 0.05, moveAfterSeconds: 2 * HOUR }), { ...SETTINGS, initialNodes: 2 });
+      assert.equal(result.moves, 0);
+      assert.equal(result.placementsRefused, 0);
+      assert.ok(Math.abs(result.nodeHours - 4) < 0.02, `node-hours ${result.nodeHours}: 2 nodes for 2 h`);
+    });
+
+    test('a negative headroom or wait is refused, naming both', () => {
+      assert.throws(() => consolidationPolicy({ headroom: -0.1, moveAfterSeconds: 0 }), /headroom and moveAfterSeconds must be ≥ 0, got -0.1 and 0/);
+    });
   });
 });
