@@ -398,6 +398,8 @@ if (skip) {
       const error = await rejection(client.request('compute', 'GET', '/flavors'));
       assert.match(error.message, /region Atlantis/);
       assert.match(error.message, /'compute'/);
+      // What the catalog offers instead, so the operator can fix region_name at once.
+      assert.match(error.message, /the catalog has: .*\bpublic in RegionOne\b/);
       assert.equal(error.status, 404);
     });
   });

@@ -284,7 +284,15 @@ export class OpenStackClient {
     const region = this.cloud.regionName;
     const endpoint = entry.endpoints.find((each) => each.interface === this.cloud.interface && (region === null || each.region_id === region || each.region === region));
     if (endpoint === undefined) {
-      throw new OpenStackHttpError(404, service, 'GET', '(catalog)', `the '${service}' service has no ${this.cloud.interface} endpoint${region === null ? '' : ` in region ${region}`}`);
+      // Say what the catalog has, so a wrong region_name or interface in clouds.yaml is fixed at once.
+      const offered = [...new Set(entry.endpoints.map((each) => `${each.interface} in ${each.region_id ?? each.region ?? 'no region'}`))].join(', ') || 'none';
+      throw new OpenStackHttpError(
+        404,
+        service,
+        'GET',
+        '(catalog)',
+        `the '${service}' service has no ${this.cloud.interface} endpoint${region === null ? '' : ` in region ${region}`}; the catalog has: ${offered} (check ${this.cloud.source.startsWith('OS_') ? 'OS_REGION_NAME and OS_INTERFACE' : `region_name and interface of ${this.cloud.source}`})`,
+      );
     }
     return endpoint.url.replace(/\/+$/, '');
   }
