@@ -16,6 +16,14 @@ interface DomainOption {
   namespace?: string;
 }
 
+/**
+ * What the CLI says when a create or scale is held: the broker keeps a request that finds no room
+ * while its pool adds a node host (APP_CREATE_WAIT), which takes as long as a host boots.
+ */
+function waitingForRoom(what: string): (seconds: number) => string {
+  return (seconds) => `still waiting for ${what} after ${seconds} s: when no node host has room, the broker holds the request while the autoscaler adds one (up to APP_CREATE_WAIT)…`;
+}
+
 /** `geartide app …`: create, inspect, start/stop/restart, scale and delete apps. */
 export function registerAppCommands(program: Command, context: CliContext): void {
   const app = program.command('app').description('manage your apps');
@@ -42,7 +50,7 @@ export function registerAppCommands(program: Command, context: CliContext): void
       if (options.gears !== undefined) body.gears = options.gears;
       if (options.scale !== undefined) body.scale = options.scale;
       if (options.profile !== undefined) body.gearProfile = options.profile;
-      const created = await client.createApp(domain, body);
+      const created = await context.noticeIfSlow(client.createApp(domain, body), waitingForRoom(`app ${name}`));
       if (context.wantsJson(command)) return context.printJson(created);
       context.print(`app ${created.name} created in domain ${created.domain}: ${created.url}\n`);
       context.print(renderApp(created));
@@ -130,7 +138,7 @@ export function registerAppCommands(program: Command, context: CliContext): void
         if (max < min) throw new UsageError(`--max (${max}) must not be below --min (${min})`, max === options.max ? 'max' : 'min');
         body = { min, max };
       }
-      const scaled = await client.scaleApp(domain, name, body);
+      const scaled = await context.noticeIfSlow(client.scaleApp(domain, name, body), waitingForRoom(`the scale of app ${name}`));
       if (context.wantsJson(command)) return context.printJson(scaled);
       context.print(`app ${scaled.name} (domain ${scaled.domain}): scale ${scaled.scale.min}..${scaled.scale.max}, ${scaled.gears.length} gear${scaled.gears.length === 1 ? '' : 's'}`);
     });

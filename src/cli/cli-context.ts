@@ -4,6 +4,9 @@ import { BrokerClient } from './broker-client.ts';
 import { resolveCliConfig } from './cli-config.ts';
 import type { CliConfig } from './cli-config.ts';
 
+/** How long a request may take before the CLI says it is still waiting (see noticeIfSlow). */
+export const SLOW_NOTICE_MS = 3000;
+
 /** Where the CLI writes and what environment it reads; injectable so tests can run main() in-process. */
 export interface CliIo {
   readonly stdout: { write(text: string): unknown };
@@ -70,6 +73,20 @@ export class CliContext {
 
   warn(text: string): void {
     this.io.stderr.write(`${text}\n`);
+  }
+
+  /**
+   * Awaits `work`, and says on stderr, once, that it is still waiting if it has not settled after
+   * `afterMs` — so a request the broker holds (an app create waiting for a node host to boot) does
+   * not look like a hung command. stdout stays the command's answer alone (scripts, `--json`).
+   */
+  async noticeIfSlow<T>(work: Promise<T>, notice: (waitedSeconds: number) => string, afterMs: number = SLOW_NOTICE_MS): Promise<T> {
+    const timer = setTimeout(() => this.warn(notice(Math.round(afterMs / 1000))), afterMs);
+    try {
+      return await work;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async close(): Promise<void> {

@@ -80,3 +80,35 @@ describe('admin autoscaler', () => {
     assert.match(disabled.stderr, /the autoscaler is off on this broker \(AUTOSCALE_PROVIDER=none in broker.conf\)/);
   });
 });
+
+describe('an app create the broker holds for room', () => {
+  let held: CliBroker;
+  let bob: { token: string };
+  before(async () => {
+    // Room for another host (LOCAL_MAX_NODES) but the autoscaler's controllers are off, so none
+    // comes: the create waits out APP_CREATE_WAIT and gets capacity_pending.
+    held = await startCliBroker({ conf: { AUTOSCALE_PROVIDER: 'local', AUTOSCALE_POOLS: 'small min=1 max=3', LOCAL_MAX_NODES: '10', APP_CREATE_WAIT: '5' } });
+    await held.api('POST', '/districts', { body: { name: 'east' } });
+    await held.registerNode('node-1', { district: 'east', maxActiveGears: 1 });
+    bob = await held.createUser('bob');
+    await held.api('POST', '/domains', { token: bob.token, body: { name: 'demo' } });
+  });
+  after(async () => {
+    await held?.close();
+  });
+
+  test('the CLI says on stderr that it is still waiting, and why; a create that fits says nothing of the kind', async () => {
+    const fits = await runCli(['app', 'create', 'first', 'nodejs', '-n', 'demo'], held.env(bob.token));
+    assert.equal(fits.code, 0, fits.stderr);
+    assert.equal(fits.stderr, '');
+
+    const waits = await runCli(['app', 'create', 'second', 'nodejs', '-n', 'demo'], held.env(bob.token));
+    assert.notEqual(waits.code, 0);
+    assert.equal(waits.stdout, '', 'stdout stays the answer alone');
+    const lines = waits.stderr.trim().split('\n');
+    assert.match(lines[0]!, /^still waiting for app second after 3 s: when no node host has room, the broker holds the request while the autoscaler adds one \(up to APP_CREATE_WAIT\)…$/);
+    assert.equal(lines.filter((line) => line.startsWith('still waiting')).length, 1, 'said once');
+    assert.match(waits.stderr, /none was ready within APP_CREATE_WAIT \(5 s\)/);
+  });
+});
+
