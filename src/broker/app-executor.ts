@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 
-import { ConflictError, ExhaustedError, InputError, NotFoundError } from '../core/errors.ts';
+import { ConflictError, ExhaustedError, GeartideError, InputError, NotFoundError } from '../core/errors.ts';
 import { NODE_STATES, type App, type AppSource, type DesiredState, type Domain, type Gear, type User } from '../core/model.ts';
 import { applyPlacement, createPlacementSnapshot, placeGear, type PlacementOrder, type PlacementSnapshot } from '../core/placement.ts';
 import type { Store } from '../store/store.ts';
@@ -55,14 +55,17 @@ export class AppExecutor {
    * finds no room and the autoscaler can bring some, runs it again as nodes arrive, until the
    * gate refuses.
    */
-  private async withRoom<T>(gearProfile: string, gears: number, place: () => Promise<T>): Promise<T> {
+  private async withRoom<T>(gearProfile: string, gears: number, place: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     const deadline = this.gate?.deadline() ?? 0;
     for (;;) {
       try {
         return await place();
       } catch (error) {
         if (this.gate === undefined || !(error instanceof ExhaustedError) || error.code !== 'no_capacity') throw error;
-        await this.gate.waitForRoom({ error, gearProfile, gears, deadline });
+        await this.gate.waitForRoom({ error, gearProfile, gears, deadline }, signal);
+        // The client went away while it waited (Ctrl-C): nobody will read the answer, so
+        // nothing is created behind its back; it can ask again.
+        if (signal?.aborted) throw new GeartideError('client_gone', 'transient', `the client closed its connection while the request waited for room: nothing was changed (${error.message})`, error.context);
       }
     }
   }
@@ -106,7 +109,8 @@ export class AppExecutor {
   }
 
   /** `caller` is who asks (an admin may create apps in other users' domains); `owner` owns the domain. */
-  async createApp(owner: User, domain: Domain, request: CreateAppRequest, caller: User = owner): Promise<{ app: App; gears: Gear[] }> {
+  /** `signal`: aborted when the client goes away; a create still waiting for room then stops, creating nothing. */
+  async createApp(owner: User, domain: Domain, request: CreateAppRequest, caller: User = owner, signal?: AbortSignal): Promise<{ app: App; gears: Gear[] }> {
     if (!this.settings.cartridges.includes(request.cartridge)) {
       throw new InputError(`cartridge '${request.cartridge}' is not offered here; choose one of: ${this.settings.cartridges.join(', ')}`, 'cartridge', 'unknown_cartridge');
     }
@@ -139,7 +143,7 @@ export class AppExecutor {
       });
       const gears = await this.addGears(tx, app, range.min, new Map());
       return { app, gears };
-    }));
+    }), signal);
     this.changes.notify();
     await this.events.record({
       kind: 'app.created',
@@ -156,7 +160,7 @@ export class AppExecutor {
    * range, starting at its minimum. New gears are placed with the spread rule; removed gears
    * come from the nodes holding most of the app, newest first.
    */
-  async scaleApp(owner: User, domain: Domain, app: App, request: { gears?: number; min?: number; max?: number }): Promise<Gear[]> {
+  async scaleApp(owner: User, domain: Domain, app: App, request: { gears?: number; min?: number; max?: number }, signal?: AbortSignal): Promise<Gear[]> {
     if (request.gears !== undefined && (request.min !== undefined || request.max !== undefined)) {
       throw new InputError('give either gears or min/max, not both', 'gears');
     }
@@ -180,7 +184,7 @@ export class AppExecutor {
         for (const gear of chooseGearsToRemove(gears, gears.length - target)) await tx.deleteGear(gear.id);
       }
       return { before: gears.length, after: target };
-    }));
+    }), signal);
     this.changes.notify();
     if (before !== after) {
       await this.events.record({

@@ -8,6 +8,7 @@ import { AppView, CreateAppBody, CreateDomainBody, DeployAppBody, DomainView, Er
 import { appView, domainView, gearView, NameResolver } from '../api-views.ts';
 import type { BrokerContext } from '../broker-context.ts';
 import { requireUser, type Principal } from '../request-auth.ts';
+import { clientGone } from './watch-request.ts';
 
 const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody };
 const DomainParams = Type.Object({ domain: Name });
@@ -68,7 +69,7 @@ export function registerAppRoutes(server: FastifyInstance, context: BrokerContex
 
   app.post('/domains/:domain/apps', { schema: { tags: ['apps'], summary: 'Create an app with a cartridge and a gear count or scale range', params: DomainParams, body: CreateAppBody, response: { 201: AppView, ...errors } } }, async (request, reply) => {
     const { user, domain, owner } = await visibleDomain(request.principal, request.params.domain);
-    const { app: created, gears } = await context.apps.createApp(owner, domain, request.body, user);
+    const { app: created, gears } = await context.apps.createApp(owner, domain, request.body, user, clientGone(reply.raw));
     return reply.status(201).send(await appView(created, domain.name, gears, new NameResolver(store), config));
   });
 
@@ -109,9 +110,9 @@ export function registerAppRoutes(server: FastifyInstance, context: BrokerContex
     });
   }
 
-  app.post('/domains/:domain/apps/:app/scale', { schema: { tags: ['apps'], summary: 'Set the gear count (gears) or the scale range (min, max)', params: AppParams, body: ScaleAppBody, response: { 200: AppView, ...errors } } }, async (request) => {
+  app.post('/domains/:domain/apps/:app/scale', { schema: { tags: ['apps'], summary: 'Set the gear count (gears) or the scale range (min, max)', params: AppParams, body: ScaleAppBody, response: { 200: AppView, ...errors } } }, async (request, reply) => {
     const { domain, owner, app: found } = await visibleApp(request.principal, request.params.domain, request.params.app);
-    await context.apps.scaleApp(owner, domain, found, request.body);
+    await context.apps.scaleApp(owner, domain, found, request.body, clientGone(reply.raw));
     return renderApp((await store.getAppById(found.id))!, domain.name);
   });
 

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import { Type, type Static } from '@sinclair/typebox';
 
@@ -32,4 +32,17 @@ export async function watch<T>(
   } finally {
     request.raw.off('close', onClose);
   }
+}
+
+/**
+ * Aborted when the client goes away before its answer is written: a request the broker holds
+ * (an app create waiting for room) then stops instead of acting for nobody. The response's
+ * 'close', not the request's: a request with a body ends as soon as the body is read.
+ */
+export function clientGone(response: ServerResponse): AbortSignal {
+  const gone = new AbortController();
+  response.once('close', () => {
+    if (!response.writableFinished) gone.abort();
+  });
+  return gone.signal;
 }

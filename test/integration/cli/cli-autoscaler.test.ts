@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
 import { startCliBroker, type CliBroker } from './cli-broker.ts';
-import { runCli } from './run-cli.ts';
+import { eventually } from '../../support/platform.ts';
+import { runCli, startCli } from './run-cli.ts';
 
 let broker: CliBroker;
 let off: CliBroker;
@@ -109,6 +110,23 @@ describe('an app create the broker holds for room', () => {
     assert.match(lines[0]!, /^still waiting for app second after 3 s: when no node host has room, the broker holds the request while the autoscaler adds one \(up to APP_CREATE_WAIT\)…$/);
     assert.equal(lines.filter((line) => line.startsWith('still waiting')).length, 1, 'said once');
     assert.match(waits.stderr, /none was ready within APP_CREATE_WAIT \(5 s\)/);
+  });
+
+  test('Ctrl-C while the create waits: nothing is created behind the developer\'s back when room comes later', async () => {
+    const cli = startCli(['app', 'create', 'third', 'nodejs', '-n', 'demo'], held.env(bob.token));
+    let stderr = '';
+    cli.child.stderr!.on('data', (text: string) => (stderr += text));
+    await eventually('the CLI to say it waits', () => /still waiting for app third/.test(stderr), 8000);
+    cli.child.kill('SIGINT');
+    await cli.done;
+    // Room arrives: a create still waiting would now be placed on node-2.
+    await held.registerNode('node-2', { district: 'east', maxActiveGears: 5 });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const apps = (await held.api('GET', '/domains/demo/apps', { token: bob.token })).items as { name: string }[];
+    assert.deepEqual(apps.map((app) => app.name).sort(), ['first']);
+    // And nothing was left half-made: the same create, asked again, goes through.
+    const again = await runCli(['app', 'create', 'third', 'nodejs', '-n', 'demo'], held.env(bob.token));
+    assert.equal(again.code, 0, again.stderr);
   });
 });
 
