@@ -137,10 +137,12 @@ export class AutoscalerController {
 
   private async planPool(pool: PoolConfig): Promise<PoolPass> {
     const provider = this.providers.get(pool.name)!;
-    const snapshot = await loadScaleSnapshot(this.store, pool, provider, this.log);
+    const policy = scalePolicy(this.config, pool);
+    // One instant for the snapshot (which gears it reads depends on it) and the plan.
     const at = this.clock();
+    const snapshot = await loadScaleSnapshot(this.store, pool, policy, provider, this.log, at);
     const started = process.hrtime.bigint();
-    const plan = planScale(snapshot, scalePolicy(this.config, pool), at);
+    const plan = planScale(snapshot, policy, at);
     const planMs = Number(process.hrtime.bigint() - started) / 1e6;
     return { pool: pool.name, plan, planMs, at, memoryBefore: snapshot.memory };
   }

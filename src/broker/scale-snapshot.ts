@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 
 import type { DrainGear } from '../core/drain-plan.ts';
 import type { PlacementOrder } from '../core/placement.ts';
-import type { ScalePolicy, ScaleSnapshot } from '../core/scale-plan.ts';
+import { removalCandidates, type ScalePolicy, type ScaleSnapshot } from '../core/scale-plan.ts';
 import type { Provider } from '../providers/provider.ts';
 import type { Store } from '../store/store.ts';
 import type { AutoscaleConfig, PoolConfig } from './broker-config.ts';
@@ -73,33 +73,25 @@ export function poolFor(pools: readonly PoolConfig[], gearProfile: string, distr
   return pools.find((pool) => pool.gearProfile === gearProfile && (pool.district === null || pool.district === districtName));
 }
 
-type SnapshotStore = Pick<Store, 'listNodes' | 'listDistricts' | 'listGears' | 'countActiveGearsByNode' | 'listOperations' | 'getPoolMemory'>;
+type SnapshotStore = Pick<Store, 'listNodes' | 'listDistricts' | 'listGears' | 'countGearsByNode' | 'listOperations' | 'getPoolMemory'>;
 
 /**
  * Reads everything `planScale` needs for one pool: its nodes with their gear counts, the
  * districts of its profile, its running scale operations, its memory, and the provider's
  * headroom (null when the provider could not be asked: the plan then does not scale up).
+ *
+ * Gears themselves are read only for the few nodes a scale-down pass may simulate draining
+ * (`removalCandidates`, with the `policy` and `now` the plan will use) and for the apps on them:
+ * every node is counted, but a pass over a pool of 10,000 nodes does not read 600,000 gears.
  */
-export async function loadScaleSnapshot(store: SnapshotStore, pool: PoolConfig, provider: Pick<Provider, 'headroom'>, log: Logger): Promise<ScaleSnapshot> {
+export async function loadScaleSnapshot(store: SnapshotStore, pool: PoolConfig, policy: ScalePolicy, provider: Pick<Provider, 'headroom'>, log: Logger, now: number): Promise<ScaleSnapshot> {
   const districts = (await store.listDistricts()).filter((district) => district.gearProfile === pool.gearProfile);
   const poolDistrictId = pool.district === null ? null : (districts.find((district) => district.name === pool.district)?.id ?? '');
   const nodes = (await store.listNodes({ gearProfile: pool.gearProfile })).filter(
     (node) => node.state !== 'gone' && (poolDistrictId === null || node.districtId === poolDistrictId),
   );
   const nodeIds = new Set(nodes.map((node) => node.id));
-  const active = await store.countActiveGearsByNode([...nodeIds]);
-
-  const gearsByNode = new Map<string, DrainGear[]>();
-  const gearsByApp = new Map<string, Map<string, number>>();
-  for (const gear of await store.listGears()) {
-    if (!nodeIds.has(gear.nodeId)) continue;
-    let list = gearsByNode.get(gear.nodeId);
-    if (list === undefined) gearsByNode.set(gear.nodeId, (list = []));
-    list.push({ id: gear.id, appId: gear.appId, active: gear.desiredState === 'started' });
-    let counts = gearsByApp.get(gear.appId);
-    if (counts === undefined) gearsByApp.set(gear.appId, (counts = new Map()));
-    counts.set(gear.nodeId, (counts.get(gear.nodeId) ?? 0) + 1);
-  }
+  const counts = await store.countGearsByNode([...nodeIds]);
 
   const running = await store.listOperations({ status: ['running'] });
   const registeredByEvent = new Map<string, number>();
@@ -124,23 +116,44 @@ export async function loadScaleSnapshot(store: SnapshotStore, pool: PoolConfig, 
     log.warn({ err: error, pool: pool.name }, 'the provider could not report its headroom');
   }
 
+  const memory = await store.getPoolMemory(pool.name);
+  const scaleNodes = nodes.map((node) => ({
+    id: node.id,
+    name: node.name,
+    districtId: node.districtId,
+    state: node.state,
+    maxActiveGears: node.maxActiveGears,
+    activeGears: counts.get(node.id)?.active ?? 0,
+    gears: counts.get(node.id)?.total ?? 0,
+    createdAt: node.createdAt,
+  }));
+
+  // The gears of the candidates for removal, and where the apps on them have their other gears
+  // in the pool (the drain planner's spread rule).
+  const candidates = removalCandidates({ nodes: scaleNodes, pendingScaleUps, memory }, policy, now).filter((node) => node.gears > 0);
+  const gearsByNode = new Map<string, DrainGear[]>();
+  const onCandidates = await store.listGears({ nodeIds: candidates.map((node) => node.id) });
+  for (const gear of onCandidates) {
+    let list = gearsByNode.get(gear.nodeId);
+    if (list === undefined) gearsByNode.set(gear.nodeId, (list = []));
+    list.push({ id: gear.id, appId: gear.appId, active: gear.desiredState === 'started' });
+  }
+  const gearsByApp = new Map<string, Map<string, number>>();
+  for (const gear of await store.listGears({ appIds: [...new Set(onCandidates.map((gear) => gear.appId))] })) {
+    if (!nodeIds.has(gear.nodeId)) continue;
+    let perNode = gearsByApp.get(gear.appId);
+    if (perNode === undefined) gearsByApp.set(gear.appId, (perNode = new Map()));
+    perNode.set(gear.nodeId, (perNode.get(gear.nodeId) ?? 0) + 1);
+  }
+
   return {
-    nodes: nodes.map((node) => ({
-      id: node.id,
-      name: node.name,
-      districtId: node.districtId,
-      state: node.state,
-      maxActiveGears: node.maxActiveGears,
-      activeGears: active.get(node.id) ?? 0,
-      gears: gearsByNode.get(node.id)?.length ?? 0,
-      createdAt: node.createdAt,
-    })),
+    nodes: scaleNodes,
     districts: districts.map((district) => ({ id: district.id, name: district.name, gearProfile: district.gearProfile, availableUids: district.availableUids })),
     pendingScaleUps,
     runningScaleDowns,
     headroom,
     gearsOnNode: (nodeId) => gearsByNode.get(nodeId) ?? [],
     gearsByApp,
-    memory: await store.getPoolMemory(pool.name),
+    memory,
   };
 }

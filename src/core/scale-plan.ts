@@ -496,10 +496,7 @@ function planScaleDown(snapshot: ScaleSnapshot, policy: ScalePolicy, now: number
   if (usage.schedulableNodes <= policy.minNodes) return nothingMore(noop('at-min', `${describe}; the pool is at its minimum of ${policy.minNodes} node(s)`));
 
   // Would removing one node keep usage at or under up − margin? Cheapest candidates first.
-  const candidates = snapshot.nodes
-    .filter((node) => node.state === 'active' && node.districtId !== null)
-    .filter((node) => usage.capacity - node.maxActiveGears > 0 && demand / (usage.capacity - node.maxActiveGears) <= limit)
-    .sort(removalOrder);
+  const candidates = rankRemovals(snapshot.nodes, usage.capacity, demand, limit);
   if (candidates.length === 0) {
     return nothingMore(noop('busy', `${describe}; removing a node would raise usage above ${policy.upThresholdPct - policy.downMarginPct}% (up-threshold ${policy.upThresholdPct}% less margin ${policy.downMarginPct})`));
   }
@@ -515,7 +512,7 @@ function planScaleDown(snapshot: ScaleSnapshot, policy: ScalePolicy, now: number
   const placements = new Map<string, PlacementSnapshot>();
   let chosen: ScaleNode | undefined;
   const refusals: string[] = [];
-  for (const node of candidates.slice(0, SCALE_DOWN_CANDIDATES)) {
+  for (const node of candidates) {
     if (node.gears === 0) {
       chosen = node;
       break;
@@ -574,6 +571,27 @@ function planScaleDown(snapshot: ScaleSnapshot, policy: ScalePolicy, now: number
     memory: next({ underusedSince: since }),
     reason: `${describe}: cordon ${which}, whose removal would ${leaves}; it goes after SCALE_DOWN_UNNEEDED_TIME (${policy.unneededTimeMs / 1000} s) unless demand returns`,
   });
+}
+
+/** The nodes whose removal keeps usage ≤ `limit`, cheapest first, at most SCALE_DOWN_CANDIDATES. */
+function rankRemovals(nodes: readonly ScaleNode[], capacity: number, demand: number, limit: number): ScaleNode[] {
+  return nodes
+    .filter((node) => node.state === 'active' && node.districtId !== null)
+    .filter((node) => capacity - node.maxActiveGears > 0 && demand / (capacity - node.maxActiveGears) <= limit)
+    .sort(removalOrder)
+    .slice(0, SCALE_DOWN_CANDIDATES);
+}
+
+/**
+ * The nodes a scale-down pass may simulate draining, the only ones whose gears `planScale` asks
+ * `gearsOnNode` for (and whose apps it looks up in `gearsByApp`): the broker reads the gears of
+ * these few instead of every gear of the pool (scale-snapshot.ts). Pure, over the snapshot
+ * without its gears; the same ranking planScale uses.
+ */
+export function removalCandidates(snapshot: Pick<ScaleSnapshot, 'nodes' | 'pendingScaleUps' | 'memory'>, policy: ScalePolicy, now: number): readonly ScaleNode[] {
+  const usage = measureUsage(snapshot, policy, now);
+  const demand = usage.activeGears + Math.max(usage.unplacedGears, landingGears(snapshot, policy, now));
+  return rankRemovals(snapshot.nodes, usage.capacity, demand, (policy.upThresholdPct - policy.downMarginPct) / 100);
 }
 
 /**

@@ -436,13 +436,16 @@ export class KyselyStore implements Store {
     return row && toGear(row);
   }
 
-  async listGears(filter: { appId?: string; nodeId?: string } = {}): Promise<Gear[]> {
-    const { appId, nodeId } = filter;
+  async listGears(filter: { appId?: string; nodeId?: string; nodeIds?: readonly string[]; appIds?: readonly string[] } = {}): Promise<Gear[]> {
+    const { appId, nodeId, nodeIds, appIds } = filter;
+    if (nodeIds?.length === 0 || appIds?.length === 0) return [];
     const rows = await this.#db
       .selectFrom('gears')
       .selectAll()
       .$if(appId !== undefined, (q) => q.where('app_id', '=', appId!))
       .$if(nodeId !== undefined, (q) => q.where('node_id', '=', nodeId!))
+      .$if(nodeIds !== undefined, (q) => q.where('node_id', 'in', nodeIds!))
+      .$if(appIds !== undefined, (q) => q.where('app_id', 'in', appIds!))
       .orderBy('created_at')
       .orderBy('id')
       .execute();
@@ -928,6 +931,22 @@ export class KyselyStore implements Store {
       .returningAll()
       .execute();
     return rows.map(toNode).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async countGearsByNode(nodeIds: readonly string[]): Promise<Map<string, { active: number; total: number }>> {
+    const counts = new Map<string, { active: number; total: number }>();
+    if (nodeIds.length === 0) return counts;
+    // Active as countActiveGearsByNode counts it (moves reserving room included), so the two agree.
+    const active = await this.countActiveGearsByNode([...nodeIds]);
+    for (const id of nodeIds) counts.set(id, { active: active.get(id) ?? 0, total: 0 });
+    const rows = await this.#db
+      .selectFrom('gears')
+      .select((eb) => ['node_id', eb.fn.countAll<number>().as('total')])
+      .where('node_id', 'in', nodeIds)
+      .groupBy('node_id')
+      .execute();
+    for (const row of rows) counts.get(row.node_id)!.total = Number(row.total);
+    return counts;
   }
 
   async countActiveGearsByNode(nodeIds?: string[]): Promise<Map<string, number>> {

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { NotFoundError } from '../../../src/core/errors.ts';
 import type { Store } from '../../../src/store/store.ts';
 import { STORE_DIALECTS, storeSkipReason, withStore } from '../../support/stores.ts';
-import { NOW, assertRejectsWith, placeGear, seedPlatform } from './store-fixtures.ts';
+import { NOW, assertRejectsWith, createApp, placeGear, seedPlatform } from './store-fixtures.ts';
 
 function register(store: Store, name: string, overrides: Partial<Parameters<Store['upsertNodeRegistration']>[0]> = {}) {
   return store.upsertNodeRegistration({
@@ -215,6 +215,32 @@ for (const dialect of STORE_DIALECTS) {
 
         assert.equal(await store.countGearsOnNode(platform.node.id), 3, 'stopped gears still occupy the node');
         assert.equal(await store.countGearsOnNode(empty.id), 0);
+
+        // Both counts in one call, every node asked about included: what the autoscaler reads.
+        const both = await store.countGearsByNode([platform.node.id, other.id, empty.id]);
+        assert.deepEqual(both.get(platform.node.id), { active: 2, total: 3 });
+        assert.deepEqual(both.get(other.id), { active: 1, total: 1 });
+        assert.deepEqual(both.get(empty.id), { active: 0, total: 0 });
+        assert.equal((await store.countGearsByNode([])).size, 0);
+      }));
+
+    it('lists the gears of some nodes, or of some apps; an empty list matches none', () =>
+      withStore(dialect, async (store) => {
+        const platform = await seedPlatform(store);
+        const other = await register(store, 'node-2');
+        const third = await register(store, 'node-3');
+        const a = await placeGear(store, platform);
+        const b = await placeGear(store, { ...platform, node: other });
+        const second = await createApp(store, platform.app.domainId, 'second');
+        const c = await placeGear(store, { ...platform, app: second, node: third });
+        const d = await placeGear(store, { ...platform, app: second });
+
+        const ids = (gears: { id: string }[]) => gears.map((gear) => gear.id).sort();
+        assert.deepEqual(ids(await store.listGears({ nodeIds: [platform.node.id, other.id] })), ids([a, b, d]));
+        assert.deepEqual(ids(await store.listGears({ appIds: [second.id] })), ids([c, d]));
+        assert.deepEqual(ids(await store.listGears({ appIds: [second.id], nodeIds: [third.id] })), ids([c]));
+        assert.deepEqual(await store.listGears({ nodeIds: [] }), []);
+        assert.deepEqual(await store.listGears({ appIds: [] }), []);
       }));
   });
 }
