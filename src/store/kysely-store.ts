@@ -316,7 +316,8 @@ export class KyselyStore implements Store {
       const result = await db.updateTable('apps').set({ desired_state: state }).where('id', '=', appId).executeTakeFirst();
       if (result.numUpdatedRows === 0n) throw new NotFoundError('app', appId);
       // The app's desired state is its gears' (model.ts): node agents read it per gear, and
-      // countActiveGearsByNode counts gears, so both must change together.
+      // nodes.active_gears counts started ones (and their moves' targets), so all change together.
+      await adjustActiveGears(db, { appId, desiredState: state === 'started' ? 'stopped' : 'started' }, state === 'started' ? 1 : -1);
       await db.updateTable('gears').set({ desired_state: state }).where('app_id', '=', appId).where('desired_state', '!=', state).execute();
     });
   }
@@ -378,6 +379,7 @@ export class KyselyStore implements Store {
         .columns(['district_id', 'uid'])
         .expression(db.selectFrom('gears').select(['district_id', 'uid']).where('app_id', '=', appId))
         .execute();
+      await adjustActiveGears(db, { appId, desiredState: 'started' }, -1);
       await db.deleteFrom('gears').where('app_id', '=', appId).execute();
       const result = await db.deleteFrom('apps').where('id', '=', appId).executeTakeFirst();
       if (result.numDeletedRows === 0n) throw new NotFoundError('app', appId);
@@ -410,6 +412,7 @@ export class KyselyStore implements Store {
     try {
       await this.#atomically(async (db) => {
         await db.insertInto('gears').values(row).execute();
+        if (input.desiredState === 'started') await addActive(db, input.nodeId, 1);
         await db
           .updateTable('users')
           .set((eb) => ({ gear_count: eb('gear_count', '+', 1) }))
@@ -521,6 +524,8 @@ export class KyselyStore implements Store {
 
   async deleteGear(id: string): Promise<void> {
     await this.#atomically(async (db) => {
+      // Its move, if any, goes with it (on delete cascade), and the room it held on the target.
+      await adjustActiveGears(db, { gearId: id, desiredState: 'started' }, -1);
       const gear = await db.deleteFrom('gears').where('id', '=', id).returning(['district_id', 'uid', 'app_id']).executeTakeFirst();
       if (gear === undefined) throw new NotFoundError('gear', id);
       await db.insertInto('district_uids').values({ district_id: gear.district_id, uid: gear.uid }).execute();
@@ -560,7 +565,15 @@ export class KyselyStore implements Store {
       updated_at: input.now,
     };
     try {
-      await this.#db.insertInto('gear_moves').values(row).execute();
+      await this.#atomically(async (db) => {
+        await db.insertInto('gear_moves').values(row).execute();
+        // The target holds room for the gear from now on, if it is to run.
+        await db
+          .updateTable('nodes')
+          .set((eb) => ({ active_gears: eb('active_gears', '+', eb.selectFrom('gears').select(eb.fn.countAll<number>().as('count')).where('id', '=', input.gearId).where('desired_state', '=', 'started')) }))
+          .where('id', '=', input.targetNodeId)
+          .execute();
+      });
     } catch (error) {
       throw translateConstraint(error, {
         unique: () => new ConflictError('gear_moving', `gear ${input.gearId} is already being moved`, { field: 'gears', gearId: input.gearId }),
@@ -608,9 +621,11 @@ export class KyselyStore implements Store {
 
   async deleteGearMove(gearId: string): Promise<void> {
     await this.#atomically(async (db) => {
-      const move = await db.deleteFrom('gear_moves').where('gear_id', '=', gearId).returning(['target_district_id', 'target_uid']).executeTakeFirst();
+      const move = await db.deleteFrom('gear_moves').where('gear_id', '=', gearId).returning(['target_district_id', 'target_uid', 'target_node_id']).executeTakeFirst();
       if (move === undefined) return; // already ended: rollback is idempotent
-      const gear = await db.selectFrom('gears').select(['district_id']).where('id', '=', gearId).executeTakeFirst();
+      const gear = await db.selectFrom('gears').select(['district_id', 'desired_state']).where('id', '=', gearId).executeTakeFirst();
+      // The room it held on the target is free again.
+      if (gear?.desired_state === 'started') await addActive(db, move.target_node_id, -1);
       // A move to another district reserved a UID there; give it back.
       if (gear !== undefined && gear.district_id !== move.target_district_id) await freeUid(db, move.target_district_id, move.target_uid);
     });
@@ -620,7 +635,9 @@ export class KyselyStore implements Store {
     return this.#atomically(async (db) => {
       const move = await db.deleteFrom('gear_moves').where('gear_id', '=', gearId).returningAll().executeTakeFirst();
       if (move === undefined) throw new NotFoundError('gear move', gearId);
-      const before = await db.selectFrom('gears').select(['district_id', 'uid']).where('id', '=', gearId).executeTakeFirstOrThrow();
+      const before = await db.selectFrom('gears').select(['district_id', 'uid', 'node_id', 'desired_state']).where('id', '=', gearId).executeTakeFirstOrThrow();
+      // The room held on the target becomes the gear's own; the source's is free.
+      if (before.desired_state === 'started') await addActive(db, before.node_id, -1);
       const gear = await db
         .updateTable('gears')
         .set({
@@ -817,6 +834,7 @@ export class KyselyStore implements Store {
         state: 'active',
         state_before_lost: null,
         max_active_gears: input.maxActiveGears,
+        active_gears: 0,
         gears_started: 0,
         gears_idle: 0,
         gears_stopped: 0,
@@ -954,25 +972,16 @@ export class KyselyStore implements Store {
     if (nodeIds !== undefined && nodeIds.length === 0) return counts;
     // Every node asked about gets an entry, zero included, so callers need no `?? 0`.
     for (const id of nodeIds ?? []) counts.set(id, 0);
+    // nodes.active_gears (migration 0006): gears desired started here, plus those moving in — a
+    // move holds its room on the target from the moment it is planned, so parallel moves and
+    // placements cannot over-fill it.
     const rows = await this.#db
-      .selectFrom('gears')
-      .select((eb) => ['node_id', eb.fn.countAll<number>().as('count')])
-      .where('desired_state', '=', 'started')
-      .$if(nodeIds !== undefined, (q) => q.where('node_id', 'in', nodeIds!))
-      .groupBy('node_id')
+      .selectFrom('nodes')
+      .select(['id', 'active_gears'])
+      .$if(nodeIds !== undefined, (q) => q.where('id', 'in', nodeIds!))
+      .$if(nodeIds === undefined, (q) => q.where('active_gears', '>', 0))
       .execute();
-    for (const row of rows) counts.set(row.node_id, Number(row.count));
-    // A gear moving in holds its room on the target from the moment the move is planned, so
-    // parallel moves and placements cannot over-fill it.
-    const incoming = await this.#db
-      .selectFrom('gear_moves')
-      .innerJoin('gears', 'gears.id', 'gear_moves.gear_id')
-      .select((eb) => ['gear_moves.target_node_id as node_id', eb.fn.countAll<number>().as('count')])
-      .where('gears.desired_state', '=', 'started')
-      .$if(nodeIds !== undefined, (q) => q.where('gear_moves.target_node_id', 'in', nodeIds!))
-      .groupBy('gear_moves.target_node_id')
-      .execute();
-    for (const row of incoming) counts.set(row.node_id, (counts.get(row.node_id) ?? 0) + Number(row.count));
+    for (const row of rows) counts.set(row.id, Number(row.active_gears));
     return counts;
   }
 
@@ -1200,6 +1209,32 @@ async function insertFreeUids(db: Kysely<Database>, districtId: string, from: nu
 }
 
 /** The user owning an app, as a subquery: for the gear counter of createGear and friends. */
+/** nodes.active_gears += delta on one node (see migration 0006). */
+async function addActive(db: Kysely<Database>, nodeId: string, delta: 1 | -1): Promise<void> {
+  await db.updateTable('nodes').set((eb) => ({ active_gears: eb('active_gears', '+', delta) })).where('id', '=', nodeId).execute();
+}
+
+/**
+ * nodes.active_gears ± the gears of an app (or one gear) whose desired state is `desiredState`:
+ * on the nodes they are placed on, and on the targets of those of them being moved (a move
+ * holds room there). Run before the gears change, in the same transaction.
+ */
+async function adjustActiveGears(db: Kysely<Database>, which: { appId: string; desiredState: DesiredState } | { gearId: string; desiredState: DesiredState }, delta: 1 | -1): Promise<void> {
+  const sign = sql.raw(delta === 1 ? '+' : '-');
+  const selected = 'appId' in which ? sql`gears.app_id = ${which.appId}` : sql`gears.id = ${which.gearId}`;
+  await sql`
+    update nodes set active_gears = active_gears ${sign} (
+      select count(*) from gears where ${selected} and gears.desired_state = ${which.desiredState} and gears.node_id = nodes.id)
+    where id in (select gears.node_id from gears where ${selected} and gears.desired_state = ${which.desiredState})`.execute(db);
+  await sql`
+    update nodes set active_gears = active_gears ${sign} (
+      select count(*) from gear_moves join gears on gears.id = gear_moves.gear_id
+      where ${selected} and gears.desired_state = ${which.desiredState} and gear_moves.target_node_id = nodes.id)
+    where id in (
+      select gear_moves.target_node_id from gear_moves join gears on gears.id = gear_moves.gear_id
+      where ${selected} and gears.desired_state = ${which.desiredState})`.execute(db);
+}
+
 function ownerOfApp(db: Kysely<Database>, appId: string) {
   return db
     .selectFrom('apps')

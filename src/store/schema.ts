@@ -116,6 +116,8 @@ export interface NodesTable {
   state: NodeState;
   state_before_lost: NodeState | null;
   max_active_gears: number;
+  /** Gears here whose desired state is started, plus those moving in (migration 0006). */
+  active_gears: number;
   gears_started: number;
   gears_idle: number;
   gears_stopped: number;

@@ -5,6 +5,7 @@ import { usageCountersMigration } from './0002-usage-counters.ts';
 import { appSourcesMigration } from './0003-app-sources.ts';
 import { gearMovesMigration } from './0004-gear-moves.ts';
 import { scalePoolsMigration } from './0005-scale-pools.ts';
+import { nodeActiveGearsMigration } from './0006-node-active-gears.ts';
 
 /**
  * The migrations, listed in code rather than read from a folder: they ship inside the bundle
@@ -25,6 +26,7 @@ export class InCodeMigrationProvider implements MigrationProvider {
       '0003-app-sources': appSourcesMigration(this.#dialect),
       '0004-gear-moves': gearMovesMigration(),
       '0005-scale-pools': scalePoolsMigration(),
+      '0006-node-active-gears': nodeActiveGearsMigration(),
     };
   }
 }

@@ -101,7 +101,7 @@ for (const dialect of STORE_DIALECTS) {
           await db.insertInto('apps').values({ id: 'a-1', domain_id: 'd-1', name: 'web', cartridge: 'nodejs', gear_profile: 'small', scale_min: 1, scale_max: 2, desired_state: 'started', restart_generation: 0, created_at: NOW }).execute();
           await db.insertInto('districts').values({ id: 'di-1', name: 'small-1', gear_profile: 'small', first_uid: 1000, max_capacity: 4, created_at: NOW } as never).execute();
           await db.insertInto('district_uids').values([{ district_id: 'di-1', uid: 1001 }, { district_id: 'di-1', uid: 1003 }]).execute();
-          await db.insertInto('nodes').values({ id: 'n-1', name: 'node-1', gear_profile: 'small', district_id: 'di-1', state: 'active', state_before_lost: null, max_active_gears: 5, gears_started: 0, gears_idle: 0, gears_stopped: 0, gears_unknown: 0, active_usage_pct: 0, endpoint: null, scale_event_id: null, credential_hash: 'c', last_heartbeat_at: NOW, created_at: NOW }).execute();
+          await db.insertInto('nodes').values({ id: 'n-1', name: 'node-1', gear_profile: 'small', district_id: 'di-1', state: 'active', state_before_lost: null, max_active_gears: 5, gears_started: 0, gears_idle: 0, gears_stopped: 0, gears_unknown: 0, active_usage_pct: 0, endpoint: null, scale_event_id: null, credential_hash: 'c', last_heartbeat_at: NOW, created_at: NOW } as never).execute();
           for (const uid of [1000, 1002]) {
             await db.insertInto('gears').values({ id: `g-${uid}`, app_id: 'a-1', node_id: 'n-1', district_id: 'di-1', uid, desired_state: 'started', observed_state: 'new', endpoint: null, created_at: NOW, updated_at: NOW }).execute();
           }
@@ -116,6 +116,7 @@ for (const dialect of STORE_DIALECTS) {
           assert.equal((await store.getDistrictByName('small-1'))?.availableUids, 2);
           assert.equal(await store.countUserGears('u-alice'), 2);
           assert.equal(await store.countUserGears('u-bob'), 0);
+          assert.equal((await store.countActiveGearsByNode(['n-1'])).get('n-1'), 2, "nodes.active_gears back-filled from the node's gears");
           // And the counters carry on from there.
           assert.equal(await store.allocateUid('di-1'), 1001);
           assert.equal((await store.listDistricts())[0]?.availableUids, 1);
