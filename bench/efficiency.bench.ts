@@ -10,7 +10,7 @@
  * failures, a move taking 1 s. The same setup as `geartide sim --config … --trace …`.
  *
  * Figures per trace: geartide's node-hours / lower bound (target ≤ 1.10), its refused app
- * creates (target 0), its gear moves (Heat's in the note, for comparison), each baseline's ratio
+ * creates (target 0), its gear moves (target: fewer than the Heat model's), each baseline's ratio
  * (information), and the time the simulations took. The policy table goes to stderr.
  *
  * Then a reference, for reading those figures: the consolidation model (policies.ts), the
@@ -114,6 +114,8 @@ function runTrace(config: ReturnType<typeof loadBrokerConfig>, label: string, tr
       name: `${label}: geartide gear moves`,
       value: geartide.moves,
       unit: 'moves',
+      // Issue 6: fewer moves than the Heat-style policy.
+      ...(heat === undefined ? {} : { target: { atMost: heat.moves - 1 } }),
       note: `${geartide.scaleDowns} scale-downs, ${geartide.cancelledDrains} drains cancelled${heat === undefined ? '' : `; heat (model) moved ${heat.moves} gears in ${heat.scaleDowns} scale-downs`}`,
     },
   ];

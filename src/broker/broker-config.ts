@@ -121,7 +121,7 @@ export const BROKER_CONF_KEYS = {
     max: 99,
     doc: 'A node is removed only if usage without it stays at or under SCALE_UP_THRESHOLD minus this many points (hysteresis: no flapping).',
   },
-  SCALE_DOWN_UNNEEDED_TIME: { kind: 'integer', default: '600', min: 0, max: 86400, doc: 'Seconds a pool must stay under-used before a node is removed.' },
+  SCALE_DOWN_UNNEEDED_TIME: { kind: 'integer', default: '900', min: 0, max: 86400, doc: 'Seconds a pool must stay under-used before a node is removed.' },
   SCALE_UP_COOLDOWN: { kind: 'integer', default: '60', min: 0, max: 86400, doc: 'Seconds after a scale-up request before another (refused placements and a pool under its minimum do not wait).' },
   SCALE_DOWN_COOLDOWN: { kind: 'integer', default: '300', min: 0, max: 86400, doc: 'Seconds after a scale-down before another.' },
   SCALE_DOWN_DELAY_AFTER_ADD: { kind: 'integer', default: '600', min: 0, max: 86400, doc: 'Seconds after a scale-up request before any scale-down of the pool.' },
