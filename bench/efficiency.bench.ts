@@ -26,7 +26,7 @@ import { join } from 'node:path';
 
 import { loadBrokerConfig } from '../src/broker/broker-config.ts';
 import { formatSimTable } from '../src/sim/sim-report.ts';
-import { consolidationPolicy } from '../src/sim/policies.ts';
+import { referencePolicies } from '../src/sim/policies.ts';
 import { simSetup } from '../src/sim/sim-setup.ts';
 import { simulate, type SimResult } from '../src/sim/simulator.ts';
 import { parseAlibabaBatch, parseUsageSeries, type Trace, type TraceFormat } from '../src/sim/trace.ts';
@@ -45,8 +45,6 @@ const TRACES: readonly { readonly label: string; readonly file: string; readonly
 const MAX_NODES = '1000';
 const MAX_NODES_NOTE = `AUTOSCALE_MAX_NODES=${MAX_NODES} (the operator's budget; the default 10 is below the traces' peaks), boot 60 s, no quota`;
 const RATIO_TARGET = 1.1;
-/** The consolidation model's settings: spare capacity after a removal, no wait before moving. */
-const REFERENCE_HEADROOMS = [0.05, 0.2];
 
 export default async function run(): Promise<BenchResult[]> {
   // An empty GEARTIDE_HOME and an env of our own: neither the developer's ~/.geartide/broker.conf
@@ -130,7 +128,7 @@ function runTrace(config: ReturnType<typeof loadBrokerConfig>, label: string, tr
   }
   figures.push({ name: `${label}: time to simulate the ${runs.length} policies`, value: total, unit: 's', target: { atMost: 60 }, note: `${trace.apps.length} apps over ${geartide.durationHours.toFixed(1)} h` });
 
-  const references = REFERENCE_HEADROOMS.map((headroom) => simulate(trace, consolidationPolicy({ headroom, moveAfterSeconds: 0 }), setup.settings));
+  const references = referencePolicies().map((policy) => simulate(trace, policy, setup.settings));
   console.error(`${label}, reference: what approaching the lower bound costs (models, not products)`);
   console.error(formatSimTable(references));
   console.error('');

@@ -6,6 +6,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { loadBrokerConfig } from '../broker/broker-config.ts';
 import { InputError, isGeartideError } from '../core/errors.ts';
 import { formatSimJson, formatSimTable, formatTimelineCsv, renderSimSvg } from '../sim/sim-report.ts';
+import { referencePolicies } from '../sim/policies.ts';
 import { SIM_POLICY_NAMES, simSetup, type SimPolicyName } from '../sim/sim-setup.ts';
 import { simulate, type SimResult } from '../sim/simulator.ts';
 import { parseAlibabaBatch, parseUsageSeries, TRACE_FORMATS, type Trace, type TraceFormat } from '../sim/trace.ts';
@@ -23,6 +24,7 @@ interface SimCommandOptions {
   moveSeconds: number;
   peakGears?: number;
   policies: readonly SimPolicyName[];
+  reference?: boolean;
   out?: string;
 }
 
@@ -47,6 +49,7 @@ export function registerSimCommand(program: Command, context: CliContext): void 
     .option('--move-seconds <seconds>', 'seconds one gear move takes', positiveNumberOption, 1)
     .option('--peak-gears <gears>', `usage-series: active gears at the series' maximum (default ${DEFAULT_PEAK_GEARS})`, integerOption(1))
     .addOption(new Option('--policies <names>', `comma-separated, from ${SIM_POLICY_NAMES.join(', ')}`).argParser(policyList).default([...SIM_POLICY_NAMES], 'all'))
+    .option('--reference', 'also run the consolidation model (no spare room ahead of demand, nodes emptied by moves at once; 5 % and 20 % over demand): how close to the lower bound this trace allows, and at what cost in moves and waiting creates')
     .option('--out <dir>', 'also write sim.json, timeline.csv and plot.svg there')
     .action((options: SimCommandOptions, command: Command) => {
       if (options.peakGears !== undefined && options.format !== 'usage-series') {
@@ -62,7 +65,7 @@ export function registerSimCommand(program: Command, context: CliContext): void 
         policies: options.policies,
       });
       const results: SimResult[] = [];
-      for (const policy of setup.policies) {
+      for (const policy of [...setup.policies, ...(options.reference ? referencePolicies() : [])]) {
         const started = process.hrtime.bigint();
         results.push(simulate(trace, policy, setup.settings));
         // Progress on stderr: a long trace takes seconds per policy, and stdout stays clean.

@@ -230,6 +230,15 @@ export function consolidationPolicy(options: ConsolidationModelOptions): SimPoli
   };
 }
 
+/**
+ * The reference runs of `bench:efficiency` and `geartide sim --reference`: the consolidation
+ * model keeping 5 % and 20 % over demand, moving at once — how close to the lower bound a policy
+ * can get on a trace, and what that costs in moves and waiting creates.
+ */
+export function referencePolicies(): SimPolicy[] {
+  return [0.05, 0.2].map((headroom) => consolidationPolicy({ headroom, moveAfterSeconds: 0 }));
+}
+
 function usage(view: SimView): { active: number; capacity: number } {
   let active = 0;
   let capacity = 0;

@@ -93,6 +93,18 @@ describe('geartide sim', () => {
     assert.ok(json.policies[0]!.timeline.points > 0);
   });
 
+  test('--reference adds the consolidation model after the policies asked for, labelled as a model, closer to the bound than static provisioning', async () => {
+    const result = await runCli(['sim', '--trace', join(dir, 'tasks.csv'), '--format', 'alibaba-batch', '--config', join(dir, 'broker.conf'), '--policies', 'static-peak', '--reference', '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    const json = JSON.parse(result.stdout) as { policies: { policy: string; label: string; ratio: number; placementsRefused: number }[] };
+    assert.deepEqual(json.policies.map((each) => each.policy), ['static-peak', 'consolidation 5%/0s', 'consolidation 20%/0s']);
+    for (const reference of json.policies.slice(1)) {
+      assert.match(reference.label, /^model: reactive consolidation/);
+      assert.ok(reference.ratio < json.policies[0]!.ratio, `${reference.policy}: ${reference.ratio} × the bound, static ${json.policies[0]!.ratio}`);
+      assert.equal(reference.placementsRefused, 0);
+    }
+  });
+
   test('usage-series with --peak-gears: a peak beyond the district and the pool is said, not hidden', async () => {
     const result = await runCli(['sim', '--trace', join(dir, 'usage.csv'), '--format', 'usage-series', '--peak-gears', '1000', '--config', join(dir, 'small-districts.conf'), '--policies', 'static-peak']);
     assert.equal(result.code, 0, result.stderr);
