@@ -270,7 +270,7 @@ export class AppExecutor {
 
 /** The placement planner's view of one profile, read inside the placing transaction. */
 export async function loadPlacementSnapshot(
-  store: Pick<Store, 'listNodes' | 'listDistricts' | 'countActiveGearsByNode'>,
+  store: Pick<Store, 'listNodes' | 'listDistricts'>,
   gearProfile: string,
   order: PlacementOrder = 'least-loaded',
 ): Promise<PlacementSnapshot> {
@@ -279,7 +279,6 @@ export async function loadPlacementSnapshot(
   // them. Gone nodes never come back, so they are no reason worth telling.
   const nodes = await store.listNodes({ gearProfile, states: NODE_STATES.filter((state) => state !== 'gone') });
   const districts = (await store.listDistricts()).filter((district) => district.gearProfile === gearProfile);
-  const active = await store.countActiveGearsByNode(nodes.map((node) => node.id));
   return createPlacementSnapshot({
     order,
     nodes: nodes.map((node) => ({
@@ -289,7 +288,8 @@ export async function loadPlacementSnapshot(
       districtId: node.districtId,
       state: node.state,
       maxActiveGears: node.maxActiveGears,
-      activeGears: active.get(node.id) ?? 0,
+      // The store's count, kept with the gears and moves in the same transactions.
+      activeGears: node.activeGears,
     })),
     districts: districts.map((district) => ({
       id: district.id,

@@ -133,6 +133,11 @@ export interface Node {
   /** The state to return to when a lost node heartbeats again. */
   readonly stateBeforeLost: NodeState | null;
   readonly maxActiveGears: number;
+  /**
+   * The broker's own count of the slots taken here: gears placed here whose desired state is
+   * started, plus gears moving in (a move holds its room from the start). What placement reads.
+   */
+  readonly activeGears: number;
   /** Facts from the last heartbeat. */
   readonly reportedGears: GearCounts;
   /** active * 100 / max_active_gears, from the last heartbeat. */

@@ -1362,6 +1362,7 @@ function toNode(row: Selectable<NodesTable>): Node {
     state: row.state,
     stateBeforeLost: row.state_before_lost,
     maxActiveGears: row.max_active_gears,
+    activeGears: row.active_gears,
     reportedGears: { started: row.gears_started, idle: row.gears_idle, stopped: row.gears_stopped, unknown: row.gears_unknown },
     activeUsagePct: row.active_usage_pct,
     endpoint: row.endpoint,

@@ -33,6 +33,7 @@ for (const dialect of STORE_DIALECTS) {
           state: 'active',
           stateBeforeLost: null,
           maxActiveGears: 10,
+          activeGears: 0,
           reportedGears: NO_GEARS,
           activeUsagePct: 0,
           endpoint: 'http://node-1:7000',
@@ -216,6 +217,7 @@ for (const dialect of STORE_DIALECTS) {
         assert.equal(await store.countGearsOnNode(platform.node.id), 3, 'stopped gears still occupy the node');
         assert.equal(await store.countGearsOnNode(empty.id), 0);
 
+        assert.equal((await store.getNode(platform.node.id))?.activeGears, 2, 'the node row carries the same count');
         // Both counts in one call, every node asked about included: what the autoscaler reads.
         const both = await store.countGearsByNode([platform.node.id, other.id, empty.id]);
         assert.deepEqual(both.get(platform.node.id), { active: 2, total: 3 });
