@@ -135,7 +135,7 @@ export function districtView(district: District, nodes: readonly Node[]) {
   };
 }
 
-export async function nodeView(node: Node, placedActiveGears: number, names: NameResolver) {
+export async function nodeView(node: Node, names: NameResolver) {
   return {
     id: node.id,
     name: node.name,
@@ -143,7 +143,8 @@ export async function nodeView(node: Node, placedActiveGears: number, names: Nam
     district: await names.districtName(node.districtId),
     state: node.state,
     maxActiveGears: node.maxActiveGears,
-    placedActiveGears,
+    // The broker's count (gears placed here to run, and moves in), beside what the agent reports.
+    placedActiveGears: node.activeGears,
     gears: node.reportedGears,
     activeUsagePct: node.activeUsagePct,
     endpoint: node.endpoint,

@@ -22,7 +22,7 @@ export class BrokerMetrics implements ScaleObserver {
   private readonly planDuration: Histogram<'pool'>;
   private readonly lastPlan: Gauge<'pool' | 'kind'>;
 
-  constructor(store: Pick<Store, 'listNodes' | 'countActiveGearsByNode' | 'getPoolMemory' | 'listDistricts'>, autoscale: AutoscaleConfig) {
+  constructor(store: Pick<Store, 'listNodes' | 'getPoolMemory' | 'listDistricts'>, autoscale: AutoscaleConfig) {
     const registry = this.registry;
     collectDefaultMetrics({ register: registry, prefix: 'geartide_broker_' });
 
@@ -123,18 +123,17 @@ interface PoolFigures {
   readonly paused: boolean;
 }
 
-async function readPoolFigures(store: Pick<Store, 'listNodes' | 'countActiveGearsByNode' | 'getPoolMemory' | 'listDistricts'>, autoscale: AutoscaleConfig): Promise<PoolFigures[]> {
+async function readPoolFigures(store: Pick<Store, 'listNodes' | 'getPoolMemory' | 'listDistricts'>, autoscale: AutoscaleConfig): Promise<PoolFigures[]> {
   if (autoscale.provider === 'none') return [];
   const districts = await store.listDistricts();
   const figures: PoolFigures[] = [];
   for (const pool of autoscale.pools) {
     const districtId = pool.district === null ? null : districts.find((district) => district.name === pool.district)?.id;
     const nodes = (await store.listNodes({ gearProfile: pool.gearProfile, states: ['active'] })).filter((node) => node.districtId !== null && (districtId === null || node.districtId === districtId));
-    const counts = await store.countActiveGearsByNode(nodes.map((node) => node.id));
     const memory = await store.getPoolMemory(pool.name);
     figures.push({
       name: pool.name,
-      active: nodes.reduce((sum, node) => sum + (counts.get(node.id) ?? 0), 0),
+      active: nodes.reduce((sum, node) => sum + node.activeGears, 0),
       capacity: nodes.reduce((sum, node) => sum + node.maxActiveGears, 0),
       exhausted: memory.exhausted !== null,
       paused: memory.paused !== null,

@@ -123,8 +123,8 @@ export async function loadScaleSnapshot(store: SnapshotStore, pool: PoolConfig, 
     districtId: node.districtId,
     state: node.state,
     maxActiveGears: node.maxActiveGears,
-    activeGears: counts.get(node.id)?.active ?? 0,
-    gears: counts.get(node.id)?.total ?? 0,
+    activeGears: node.activeGears,
+    gears: counts.get(node.id) ?? 0,
     createdAt: node.createdAt,
   }));
 

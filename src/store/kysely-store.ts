@@ -951,19 +951,16 @@ export class KyselyStore implements Store {
     return rows.map(toNode).sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  async countGearsByNode(nodeIds: readonly string[]): Promise<Map<string, { active: number; total: number }>> {
-    const counts = new Map<string, { active: number; total: number }>();
+  async countGearsByNode(nodeIds: readonly string[]): Promise<Map<string, number>> {
+    const counts = new Map<string, number>(nodeIds.map((id) => [id, 0]));
     if (nodeIds.length === 0) return counts;
-    // Active as countActiveGearsByNode counts it (moves reserving room included), so the two agree.
-    const active = await this.countActiveGearsByNode([...nodeIds]);
-    for (const id of nodeIds) counts.set(id, { active: active.get(id) ?? 0, total: 0 });
     const rows = await this.#db
       .selectFrom('gears')
       .select((eb) => ['node_id', eb.fn.countAll<number>().as('total')])
       .where('node_id', 'in', nodeIds)
       .groupBy('node_id')
       .execute();
-    for (const row of rows) counts.get(row.node_id)!.total = Number(row.total);
+    for (const row of rows) counts.set(row.node_id, Number(row.total));
     return counts;
   }
 

@@ -200,11 +200,11 @@ export interface Store {
    */
   countActiveGearsByNode(nodeIds?: string[]): Promise<Map<string, number>>;
   /**
-   * Per node of `nodeIds` (every one has an entry): its active gears, as countActiveGearsByNode
-   * counts them, and all its gears, stopped ones included. One grouped query: what the
-   * autoscaler reads of every node each pass instead of the gears themselves.
+   * Per node of `nodeIds` (every one has an entry, 0 included): all its gears, stopped ones
+   * included (the active ones are on the node row: Node.activeGears). One grouped query: what
+   * the autoscaler reads of every node each pass instead of the gears themselves.
    */
-  countGearsByNode(nodeIds: readonly string[]): Promise<Map<string, { active: number; total: number }>>;
+  countGearsByNode(nodeIds: readonly string[]): Promise<Map<string, number>>;
   countGearsOnNode(nodeId: string): Promise<number>;
 
   // what watchers read (one joined query each: they are re-read on every change)

@@ -49,9 +49,7 @@ export function registerNodeRoutes(server: FastifyInstance, context: BrokerConte
   }
 
   async function render(name: string) {
-    const node = await findNode(name);
-    const placed = await store.countActiveGearsByNode([node.id]);
-    return nodeView(node, placed.get(node.id) ?? 0, new NameResolver(store));
+    return nodeView(await findNode(name), new NameResolver(store));
   }
 
   app.post('/nodes/register', { schema: { tags: ['nodes'], summary: 'Register a node agent with the bootstrap token; returns its own credential once', body: RegisterNodeBody, response: { 201: Type.Object({ node: NodeView, credential: Type.String(), heartbeatIntervalSeconds: Type.Integer() }), ...errors } } }, async (request, reply) => {
@@ -162,9 +160,8 @@ export function registerNodeRoutes(server: FastifyInstance, context: BrokerConte
   app.get('/nodes', { schema: { tags: ['nodes'], summary: 'List node hosts with their facts (admin)', response: { 200: Items(NodeView), ...errors } } }, async (request) => {
     requireAdmin(request.principal);
     const nodes = await store.listNodes();
-    const placed = await store.countActiveGearsByNode();
     const names = new NameResolver(store);
-    return { items: await Promise.all(nodes.map((node) => nodeView(node, placed.get(node.id) ?? 0, names))) };
+    return { items: await Promise.all(nodes.map((node) => nodeView(node, names))) };
   });
 
   app.get('/nodes/:name', { schema: { tags: ['nodes'], summary: 'Show a node host (admin)', params: NodeParams, response: { 200: NodeView, ...errors } } }, async (request) => {
