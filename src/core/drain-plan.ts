@@ -16,7 +16,7 @@
  *     drained in-district; a gear that leaves takes a free UID of its target district.
  *
  * Active and inactive gears: a gear is active when its desired state is started, which is what
- * the snapshot's `activeGears` counts (the store's `countActiveGearsByNode`, OpenShift v2's
+ * the snapshot's `activeGears` counts (the store's `Node.activeGears`, OpenShift v2's
  * "capacity is counted in active gears"). Active gears are placed first, because they need a
  * `max_active_gears` slot and slots are the scarce resource; inactive gears (stopped; idle is an
  * observed state the caller folds into its `active` flag) take a UID but no slot

@@ -15,8 +15,9 @@
  *
  * And one reference that is not a product: `consolidation`, a model of the tightest reactive
  * policy (no spare capacity kept ahead of demand, nodes removed as soon as the rest hold it).
- * bench/efficiency runs it at a few settings to show what approaching the lower bound costs in
- * moves and waiting app creates on a trace; it is not in `geartide sim`'s default list.
+ * bench/efficiency and `geartide sim --reference` run it (`referencePolicies`) to show what
+ * approaching the lower bound costs in moves and waiting app creates on a trace; it is not in
+ * `geartide sim`'s default list.
  */
 import { planScale, type ScalePolicy } from '../core/scale-plan.ts';
 import type { SimDecision, SimPolicy, SimSettings, SimView } from './simulator.ts';
