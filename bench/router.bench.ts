@@ -6,6 +6,15 @@
  *   direct   client → backend
  *   router   client → geartide router (own process, static route table) → backend
  *   nginx    client → nginx (1 worker, keep-alive upstream, generated config) → backend
+ *   floor    client → a reference proxy of node:http + undici and nothing else (no routing, no
+ *            header rewriting, no health, no retries) → backend. A labelled model, not a product:
+ *            what the router's two libraries cost by themselves, so the router's own cost is the
+ *            difference.
+ *
+ * Besides requests/s, each proxy's CPU per request (user + system time of its process over the
+ * saturating run, from /proc) is printed: on a machine whose few cores the client, proxy and
+ * backend share, requests/s swing with scheduling, while CPU per request is steady; and it is
+ * what a proxy costs per core when it has cores of its own.
  *
  * Two loads each: a saturating one (32 requests in flight) for requests/s, and a sequential one
  * (1 in flight) for the latency one hop adds when nothing queues. With 32 in flight the latency
@@ -40,9 +49,17 @@ interface LoadFigures {
   readonly p50: number;
   readonly p99: number;
   readonly failed: number;
+  /** The proxy process's CPU time per request over the run (warm-up included), when known. */
+  cpuMicros?: number;
 }
 
-type PathName = 'direct' | 'router' | 'nginx';
+type PathName = 'direct' | 'router' | 'nginx' | 'floor';
+
+interface PathUnderTest {
+  readonly url: string;
+  /** The process whose CPU time is the path's cost (undefined for direct, or off Linux). */
+  readonly pid?: number | undefined;
+}
 
 export default async function run(): Promise<BenchResult[]> {
   const work = mkdtempSync(join(tmpdir(), 'geartide-router-bench-'));
@@ -51,25 +68,35 @@ export default async function run(): Promise<BenchResult[]> {
   try {
     const backend = await startChild(['backend'], children);
     const router = await startChild(['router', `127.0.0.1:${backend.port}`], children);
-    const urls: Partial<Record<PathName, string>> = { direct: `http://127.0.0.1:${backend.port}`, router: `http://127.0.0.1:${router.port}` };
+    const floor = await startChild(['floor', `127.0.0.1:${backend.port}`], children);
+    const under: Partial<Record<PathName, PathUnderTest>> = {
+      direct: { url: `http://127.0.0.1:${backend.port}` },
+      router: { url: `http://127.0.0.1:${router.port}`, pid: router.pid },
+      floor: { url: `http://127.0.0.1:${floor.port}`, pid: floor.pid },
+    };
     const nginx = await startNginx(work, backend.port);
     let nginxNote: string | undefined;
     if ('skipped' in nginx) {
       nginxNote = nginx.skipped;
       console.error(`router bench: nginx comparison skipped: ${nginx.skipped}`);
     } else {
-      urls.nginx = nginx.url;
+      under.nginx = { url: nginx.url, pid: nginx.workerPid };
       stopNginx = nginx.stop;
     }
-    const paths = (Object.keys(urls) as PathName[]).filter((path) => urls[path] !== undefined);
+    const paths = (['direct', 'router', 'nginx', 'floor'] as const).filter((path) => under[path] !== undefined);
 
     const measure = async (load: typeof SATURATED) => {
       const rounds: Record<string, LoadFigures[]> = {};
       for (let round = 0; round < ROUNDS; round++) {
         const order = paths.map((_, at) => paths[(at + round) % paths.length]!);
         for (const path of order) {
-          const figures = await runClient(urls[path]!, load);
-          console.error(`router bench: ${path.padEnd(6)} c=${load.concurrency} round ${round + 1}: ${figures.rps.toFixed(0)} req/s, p50 ${figures.p50.toFixed(3)} ms, p99 ${figures.p99.toFixed(3)} ms${figures.failed > 0 ? `, ${figures.failed} FAILED` : ''}`);
+          const { url, pid } = under[path]!;
+          const before = pid === undefined ? undefined : cpuSeconds(pid);
+          const figures: LoadFigures = { ...(await runClient(url, load)) };
+          const after = pid === undefined ? undefined : cpuSeconds(pid);
+          if (before !== undefined && after !== undefined) figures.cpuMicros = ((after - before) * 1e6) / (load.warmup + load.requests);
+          const cpu = figures.cpuMicros === undefined ? '' : `, proxy CPU ${figures.cpuMicros.toFixed(1)} µs/request`;
+          console.error(`router bench: ${path.padEnd(6)} c=${load.concurrency} round ${round + 1}: ${figures.rps.toFixed(0)} req/s, p50 ${figures.p50.toFixed(3)} ms, p99 ${figures.p99.toFixed(3)} ms${cpu}${figures.failed > 0 ? `, ${figures.failed} FAILED` : ''}`);
           (rounds[path] ??= []).push(figures);
         }
       }
@@ -89,6 +116,7 @@ export default async function run(): Promise<BenchResult[]> {
         { name: `${path}: p50 latency, 1 in flight`, value: q.p50, unit: 'ms' },
         { name: `${path}: p99 latency, 1 in flight`, value: q.p99, unit: 'ms', note: `${SEQUENTIAL.requests} sequential requests, ${spread}; ${q.rps.toFixed(0)} req/s` },
       );
+      if (s.cpuMicros !== undefined) results.push({ name: `${path}: proxy CPU per request, ${SATURATED.concurrency} in flight`, value: s.cpuMicros, unit: 'µs', note: `user + system time of the ${path} process over the run, warm-up included, ${spread}` });
     }
     const direct = { s: saturated.direct!, q: sequential.direct! };
     const routed = { s: saturated.router!, q: sequential.router! };
@@ -97,12 +125,20 @@ export default async function run(): Promise<BenchResult[]> {
       { name: 'router added latency p99, 1 in flight', value: routed.q.p99 - direct.q.p99, unit: 'ms', target: { atMost: 1 } },
       { name: `router added latency p50/p99, ${SATURATED.concurrency} in flight (queueing included)`, value: routed.s.p99 - direct.s.p99, unit: 'ms (p99)', note: `p50 +${(routed.s.p50 - direct.s.p50).toFixed(3)} ms, p99 +${(routed.s.p99 - direct.s.p99).toFixed(3)} ms` },
     );
+    const floorCpu = saturated.floor?.cpuMicros;
+    if (routed.s.cpuMicros !== undefined && floorCpu !== undefined) {
+      results.push({ name: 'router CPU per request over the floor (its own code)', value: routed.s.cpuMicros - floorCpu, unit: 'µs', note: `router ${routed.s.cpuMicros.toFixed(1)} µs, node:http + undici alone ${floorCpu.toFixed(1)} µs` });
+    }
     if (saturated.nginx !== undefined) {
       const nginxFigures = { s: saturated.nginx, q: sequential.nginx! };
       results.push(
         { name: 'nginx added latency p99, 1 in flight (for comparison)', value: nginxFigures.q.p99 - direct.q.p99, unit: 'ms', note: `p50 +${(nginxFigures.q.p50 - direct.q.p50).toFixed(3)} ms` },
         { name: 'router requests/s as % of nginx', value: (routed.s.rps / nginxFigures.s.rps) * 100, unit: '%', target: { atLeast: 70 } },
       );
+      if (saturated.floor !== undefined) results.push({ name: 'floor requests/s as % of nginx (for comparison)', value: (saturated.floor.rps / nginxFigures.s.rps) * 100, unit: '%', note: 'what node:http + undici alone reach on this machine' });
+      if (routed.s.cpuMicros !== undefined && nginxFigures.s.cpuMicros !== undefined) {
+        results.push({ name: 'router CPU per request as × nginx', value: routed.s.cpuMicros / nginxFigures.s.cpuMicros, unit: '×', note: 'the requests/s ratio one core each would give is the inverse' });
+      }
     } else {
       results.push({ name: 'router requests/s as % of nginx', value: 0, unit: '%', note: `skipped: ${nginxNote ?? 'nginx unavailable'}` });
     }
@@ -117,19 +153,46 @@ export default async function run(): Promise<BenchResult[]> {
 
 function medianFigures(rounds: readonly LoadFigures[]): LoadFigures {
   const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  const cpu = rounds.flatMap((round) => (round.cpuMicros === undefined ? [] : [round.cpuMicros]));
   return {
     rps: median(rounds.map((round) => round.rps)),
     p50: median(rounds.map((round) => round.p50)),
     p99: median(rounds.map((round) => round.p99)),
     failed: rounds.reduce((sum, round) => sum + round.failed, 0),
+    ...(cpu.length === rounds.length ? { cpuMicros: median(cpu) } : {}),
   };
 }
 
+/** User + system CPU seconds a process has used so far, from /proc (undefined where there is none). */
+function cpuSeconds(pid: number): number | undefined {
+  try {
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th of those.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
+}
+
+/** USER_HZ: 100 on every Linux architecture Node runs on. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** The pid of nginx's one worker: the child of its master (read from the pid file). */
+function nginxWorkerPid(masterPid: number): number | undefined {
+  try {
+    const children = readFileSync(`/proc/${masterPid}/task/${masterPid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    return children.length === 1 ? Number(children[0]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Spawns this file in a role and waits for the `{"port":…}` line it prints once listening. */
-function startChild(args: string[], children: ChildProcess[]): Promise<{ port: number }> {
+async function startChild(args: string[], children: ChildProcess[]): Promise<{ port: number; pid: number | undefined }> {
   const child = spawn(process.execPath, ['--import', 'tsx', ...(process.env.ROUTER_BENCH_PROFILE !== undefined && args[0] === 'router' ? ['--cpu-prof', `--cpu-prof-dir=${process.env.ROUTER_BENCH_PROFILE}`] : []), SELF, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
-  return firstJsonLine<{ port: number }>(child, `bench ${args[0]}`);
+  const { port } = await firstJsonLine<{ port: number }>(child, `bench ${args[0]}`);
+  return { port, pid: child.pid };
 }
 
 function runClient(url: string, load: typeof SATURATED): Promise<LoadFigures> {
@@ -158,7 +221,7 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function startNginx(work: string, backendPort: number): Promise<{ url: string; stop: () => Promise<void> } | { skipped: string }> {
+async function startNginx(work: string, backendPort: number): Promise<{ url: string; workerPid: number | undefined; stop: () => Promise<void> } | { skipped: string }> {
   const binary = ['/usr/sbin/nginx', '/usr/bin/nginx', '/usr/local/sbin/nginx', '/usr/local/bin/nginx'].find((path) => spawnSync(path, ['-v']).status === 0);
   if (binary === undefined) return { skipped: 'no nginx binary on this machine (apt-get install -y nginx)' };
   const port = await freePort();
@@ -225,6 +288,7 @@ http {
   }
   return {
     url: `http://127.0.0.1:${port}`,
+    workerPid: child.pid === undefined ? undefined : nginxWorkerPid(child.pid),
     async stop() {
       if (child.exitCode === null) child.kill('SIGQUIT');
       await exited;
@@ -244,6 +308,34 @@ async function backendRole(): Promise<void> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`);
   process.on('SIGTERM', () => server.close(() => process.exit(0)));
+}
+
+/**
+ * The reference floor: node:http in, undici out, response headers passed through as parsed.
+ * Only for this bench's one GET route; it lacks everything that makes the router a router.
+ */
+async function floorRole(endpoint: string): Promise<void> {
+  const { Pool } = await import('undici');
+  const pool = new Pool(`http://${endpoint}`, { connections: 256, pipelining: 1 });
+  const server = createServer((request, response) => {
+    pool.dispatch(
+      { method: 'GET', path: request.url ?? '/', headers: request.rawHeaders },
+      {
+        // undici tells the handler styles apart by onRequestStart.
+        onRequestStart: () => undefined,
+        onResponseStart: (_controller, statusCode, headers) => void response.writeHead(statusCode, headers as Record<string, string>),
+        onResponseData: (_controller, chunk) => void response.write(chunk),
+        onResponseEnd: () => void response.end(),
+        onResponseError: (_controller, error) => void response.destroy(error),
+      },
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`);
+  process.on('SIGTERM', () => {
+    server.closeAllConnections();
+    server.close(() => void pool.close().then(() => process.exit(0)));
+  });
 }
 
 async function routerRole(endpoint: string): Promise<void> {
@@ -295,6 +387,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const [role, argument] = process.argv.slice(2);
   if (role === 'backend') await backendRole();
   else if (role === 'router') await routerRole(argument!);
+  else if (role === 'floor') await floorRole(argument!);
   else if (role === 'client') await clientRole(JSON.parse(argument!) as Parameters<typeof clientRole>[0]);
   else throw new Error(`unknown bench role ${String(role)}`);
 }
