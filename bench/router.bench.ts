@@ -40,7 +40,7 @@ import type { BenchResult } from './run.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const HOST = 'hello-bench.localhost';
-const ROUNDS = 3;
+const ROUNDS = 5;
 const SATURATED = { concurrency: 32, requests: 30_000, warmup: 5_000 };
 const SEQUENTIAL = { concurrency: 1, requests: 5_000, warmup: 1_000 };
 

@@ -1,6 +1,8 @@
+import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 
 import { integerOption } from './integer-option.ts';
 import { waitForShutdownSignal } from './shutdown-signal.ts';
@@ -13,7 +15,11 @@ interface RouterCommandOptions {
   cloudDomain: string;
   tokenFile?: string;
   logLevel: string;
+  workers: number;
 }
+
+/** Most router workers one host runs; more than its cores only adds switching. */
+const MAX_WORKERS = 256;
 
 /**
  * `geartide router`: the front-end router alone, as an operator runs several behind a load
@@ -30,6 +36,7 @@ export function registerRouterCommand(program: Command): void {
     .option('--cloud-domain <domain>', 'the domain app hosts live under', 'localhost')
     .option('--token-file <file>', 'read the router token from this file (default: $GEARTIDE_ROUTER_TOKEN)')
     .option('--log-level <level>', 'trace, debug, info, warn, error or silent', 'info')
+    .option('--workers <n>', 'router processes sharing the port, or "auto": one per core', workersOption, 1)
     .action(async (options: RouterCommandOptions) => {
       const token = routerToken(options.tokenFile, process.env);
       let brokerUrl: URL;
@@ -40,14 +47,42 @@ export function registerRouterCommand(program: Command): void {
       }
       if (options.port > 65_535) throw new UsageError('--port must be at most 65535', '--port');
       // Imported here, not at the top: every other command would pay for loading the router.
-      const { createRouterLogger, startRouter } = await import('../router/router.ts');
+      const { createRouterLogger, routerUrl, startRouter } = await import('../router/router.ts');
       const log = createRouterLogger(options.logLevel);
-      const router = await startRouter({ broker: { url: brokerUrl.href, token }, host: options.host, port: options.port, cloudDomain: options.cloudDomain, log });
-      log.info({ url: router.url, broker: brokerUrl.origin, cloudDomain: options.cloudDomain }, 'router listening');
-      process.stdout.write(`geartide router listening on ${router.url} (routes from ${brokerUrl.origin}, apps under .${options.cloudDomain})\n`);
-      await waitForShutdownSignal();
-      await router.close();
+      const listening = (url: string, workers: string) => {
+        log.info({ url, broker: brokerUrl.origin, cloudDomain: options.cloudDomain, workers: options.workers }, 'router listening');
+        process.stdout.write(`geartide router listening on ${url} (${workers}routes from ${brokerUrl.origin}, apps under .${options.cloudDomain})\n`);
+      };
+      if (cluster.isPrimary && options.workers > 1) {
+        const { superviseRouterWorkers } = await import('../router/router-workers.ts');
+        process.exitCode = await superviseRouterWorkers({
+          workers: options.workers,
+          log,
+          stopWhen: waitForShutdownSignal(),
+          onListening: (port) => listening(routerUrl(options.host, port), `${options.workers} workers, `),
+        });
+        return;
+      }
+      try {
+        const router = await startRouter({ broker: { url: brokerUrl.href, token }, host: options.host, port: options.port, cloudDomain: options.cloudDomain, log });
+        // A worker's primary says it once for all of them.
+        if (cluster.isPrimary) listening(router.url, '');
+        await waitForShutdownSignal();
+        await router.close();
+      } finally {
+        // A worker's channel to its primary would keep it alive, stopped or failed: let go of it.
+        cluster.worker?.disconnect();
+      }
     });
+}
+
+/** `--workers`: a whole number within 1..MAX_WORKERS, or `auto` (the cores Node may use). */
+export function workersOption(text: string): number {
+  if (text.trim().toLowerCase() === 'auto') return Math.min(MAX_WORKERS, availableParallelism());
+  if (!/^\d+$/.test(text.trim())) throw new InvalidArgumentError('expected a whole number or "auto"');
+  const workers = Number(text);
+  if (workers < 1 || workers > MAX_WORKERS) throw new InvalidArgumentError(`must be within 1..${MAX_WORKERS}, or "auto"`);
+  return workers;
 }
 
 /** The router token: from --token-file when given, else from GEARTIDE_ROUTER_TOKEN. */

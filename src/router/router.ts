@@ -99,7 +99,8 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
 
   function sendHealth(response: ServerResponse): void {
     const status = source.status();
-    const body = JSON.stringify({ status: status.state, routes: table?.items.length ?? 0, version: table?.version ?? null, ...(status.lastError === undefined ? {} : { lastError: status.lastError }), ejectedEndpoints: health.ejected().size });
+    // pid: which process answered, when several router workers share the port.
+    const body = JSON.stringify({ status: status.state, routes: table?.items.length ?? 0, version: table?.version ?? null, ...(status.lastError === undefined ? {} : { lastError: status.lastError }), ejectedEndpoints: health.ejected().size, pid: process.pid });
     response.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
     response.end(body);
   }
@@ -125,7 +126,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
 
   let closing: Promise<void> | undefined;
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url: routerUrl(host, port),
     port,
     table: () => table,
     close() {
@@ -140,6 +141,11 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       return closing;
     },
   };
+}
+
+/** The URL a router listening on host:port answers at (IPv6 addresses in brackets). */
+export function routerUrl(host: string, port: number): string {
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 function brokerSource(options: RouterOptions, cloudDomain: string, log: Logger): RouteSource {

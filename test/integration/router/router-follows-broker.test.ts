@@ -42,7 +42,7 @@ test('the first request has no since; the next ones resume from the version, wit
   await until('a resumed long-poll', 1_000, async () => broker.requests.length >= 2);
   assert.deepEqual(broker.requests[0], { since: null, wait: '2', authorized: true });
   assert.deepEqual(broker.requests[1], { since: '1', wait: '2', authorized: true });
-  assert.deepEqual(await health(), { status: 'ok', routes: 1, version: '1', ejectedEndpoints: 0 });
+  assert.deepEqual(await health(), { status: 'ok', routes: 1, version: '1', ejectedEndpoints: 0, pid: process.pid });
 });
 
 test('the router follows a change of the broker table within one second', async () => {

@@ -70,7 +70,7 @@ describe('routing by Host', () => {
   test('the router health answers whatever the Host', async () => {
     const response = await get(router.url, 'anything.example', '/_geartide/health');
     assert.equal(response.status, 200);
-    assert.deepEqual(JSON.parse(response.body), { status: 'ok', routes: 4, version: '1', ejectedEndpoints: 0 });
+    assert.deepEqual(JSON.parse(response.body), { status: 'ok', routes: 4, version: '1', ejectedEndpoints: 0, pid: process.pid });
   });
 });
 
