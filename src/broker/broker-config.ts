@@ -153,7 +153,7 @@ export const BROKER_CONF_KEYS = {
   OPENSTACK_CLOUD: {
     kind: 'string',
     default: undefined,
-    doc: 'The cloud of clouds.yaml to use (./clouds.yaml, ~/.config/openstack/clouds.yaml, /etc/openstack/clouds.yaml, or $OS_CLIENT_CONFIG_FILE; secure.yaml beside it is merged). Unset: $OS_CLOUD, else the OS_* variables of an openrc.',
+    doc: 'The cloud of clouds.yaml to use ($OS_CLIENT_CONFIG_FILE, else ./clouds.yaml, ~/.config/openstack/clouds.yaml, /etc/openstack/clouds.yaml, each also .yml or .json; the first secure.yaml of $OS_CLIENT_SECURE_FILE and the same places is merged in). Unset: $OS_CLOUD, else the OS_* variables of an openrc.',
   },
   OPENSTACK_FLAVOR: { kind: 'string', default: undefined, doc: 'Flavor (name or id) of new node hosts; a pool line\'s `flavor=` overrides it. Required with an openstack provider.' },
   OPENSTACK_IMAGE: { kind: 'string', default: undefined, doc: 'Image (name or id) of new node hosts: cloud-init, systemd and geartide installed (docs/openstack.md). Required with an openstack provider.' },

@@ -70,6 +70,8 @@ export async function createPoolProviders(config: BrokerConfig, options: PoolPro
  */
 function createOpenStackProviders(config: BrokerConfig, openstack: OpenStackConfig, options: PoolProviderOptions): Map<string, Provider> {
   const cloud = resolveCloudConfig(openstack.cloud);
+  // Which file (or the OS_* variables) the cloud came from: the first thing to check when it is the wrong one.
+  options.log.info({ cloud: cloud.source, authUrl: cloud.authUrl, region: cloud.regionName, interface: cloud.interface }, 'OpenStack cloud configured');
   const providers = new Map<string, Provider>();
   const brokerUrl = openstack.nodeBrokerUrl ?? options.brokerUrl;
   for (const pool of config.autoscale.pools) {

@@ -3,14 +3,14 @@
 // "no room", the headroom Nova's limits leave, the cloud's sentence out of an error body, and
 // the node host's user-data. No network; files live in temporary directories.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 
 import { ConfigError } from '../../src/core/errors.ts';
 import { classifyCloudFailure, headroomFromLimits, type NovaFlavor, type NovaLimits } from '../../src/providers/openstack/cloud-capacity.ts';
-import { cloudsYamlPaths, resolveCloudConfig, type CloudConfig } from '../../src/providers/openstack/cloud-config.ts';
+import { cloudsYamlPaths, resolveCloudConfig, secureYamlPaths, type CloudConfig } from '../../src/providers/openstack/cloud-config.ts';
 import { nodeUserData, parseNodeUserData, type NodeBootSettings } from '../../src/providers/openstack/node-user-data.ts';
 import { messageOf } from '../../src/providers/openstack/openstack-client.ts';
 
@@ -94,13 +94,42 @@ function assertConfigError(run: () => unknown, field: string, mentions: string[]
 }
 
 describe('clouds.yaml: where a named cloud is found', () => {
-  it('reads the file OS_CLIENT_CONFIG_FILE names, whatever its name, and only that file', () => {
+  it('reads the file OS_CLIENT_CONFIG_FILE names first, whatever its name', () => {
     const { root, cwd, env } = place();
     const path = write(join(root, 'elsewhere', 'my-clouds.yaml'), CLOUDS);
     write(join(cwd, 'clouds.yaml'), 'clouds:\n  prod:\n    auth: {auth_url: https://wrong.example.com}\n');
     const config = resolveCloudConfig('prod', { ...env, OS_CLIENT_CONFIG_FILE: path }, cwd);
     assert.deepEqual(essentials(config), PROD_CONFIG(`clouds.yaml cloud 'prod' (${path})`));
-    assert.deepEqual(cloudsYamlPaths({ ...env, OS_CLIENT_CONFIG_FILE: path }, cwd), [path]);
+    const paths = cloudsYamlPaths({ ...env, OS_CLIENT_CONFIG_FILE: path }, cwd);
+    assert.deepEqual(paths.slice(0, 2), [path, join(cwd, 'clouds.yaml')], 'before the usual places, not instead of them');
+  });
+
+  it('goes on to the usual places when OS_CLIENT_CONFIG_FILE names no file, as openstacksdk does', () => {
+    const { root, cwd, env } = place();
+    const path = write(join(cwd, 'clouds.yaml'), CLOUDS);
+    const config = resolveCloudConfig('prod', { ...env, OS_CLIENT_CONFIG_FILE: join(root, 'nowhere.yaml') }, cwd);
+    assert.deepEqual(essentials(config), PROD_CONFIG(`clouds.yaml cloud 'prod' (${path})`), 'the source names the file used');
+  });
+
+  it('finds clouds.yml and clouds.json as well, .yaml first', () => {
+    for (const ending of ['.yml', '.json']) {
+      const { cwd, env } = place();
+      const text = ending === '.json' ? JSON.stringify({ clouds: { prod: { auth: { auth_url: 'https://keystone.example.com:5000/v3', username: 'geartide', password: PASSWORD, project_name: 'paas', user_domain_name: 'Default', project_domain_name: 'Default' }, region_name: 'RegionTwo', interface: 'internal' } } }) : CLOUDS;
+      const path = write(join(cwd, `clouds${ending}`), text);
+      assert.deepEqual(essentials(resolveCloudConfig('prod', env, cwd)), PROD_CONFIG(`clouds.yaml cloud 'prod' (${path})`), ending);
+    }
+    const { cwd, env } = place();
+    const yaml = write(join(cwd, 'clouds.yaml'), CLOUDS);
+    write(join(cwd, 'clouds.yml'), 'clouds:\n  prod:\n    auth: {auth_url: https://wrong.example.com}\n');
+    assert.equal(resolveCloudConfig('prod', env, cwd).source, `clouds.yaml cloud 'prod' (${yaml})`);
+  });
+
+  it('passes over a clouds.yaml this user may not read, as openstacksdk does', { skip: process.getuid?.() === 0 ? 'root reads any file' : false }, () => {
+    const { home, cwd, env } = place();
+    const unreadable = write(join(cwd, 'clouds.yaml'), 'clouds:\n  prod:\n    auth: {auth_url: https://wrong.example.com}\n');
+    chmodSync(unreadable, 0o000);
+    const path = write(join(home, '.config', 'openstack', 'clouds.yaml'), CLOUDS);
+    assert.equal(resolveCloudConfig('prod', env, cwd).source, `clouds.yaml cloud 'prod' (${path})`);
   });
 
   it('reads ./clouds.yaml of the given working directory before the user\'s own', () => {
@@ -122,9 +151,24 @@ describe('clouds.yaml: where a named cloud is found', () => {
     assert.deepEqual(essentials(resolveCloudConfig('prod', env, cwd)), PROD_CONFIG(`clouds.yaml cloud 'prod' (${path})`));
   });
 
-  it('searches ./clouds.yaml, the user\'s config directory, then /etc/openstack, in that order', () => {
-    const { cwd, xdg, env } = place();
-    assert.deepEqual(cloudsYamlPaths({ ...env, XDG_CONFIG_HOME: xdg }, cwd), [join(cwd, 'clouds.yaml'), join(xdg, 'openstack', 'clouds.yaml'), '/etc/openstack/clouds.yaml']);
+  it('searches ./clouds.yaml, the user\'s config directories, then /etc/openstack, in that order', () => {
+    const { home, cwd, xdg, env } = place();
+    const each = (directory: string) => ['.yaml', '.yml', '.json'].map((ending) => join(directory, `clouds${ending}`));
+    assert.deepEqual(cloudsYamlPaths({ ...env, XDG_CONFIG_HOME: xdg }, cwd), [...each(cwd), ...each(join(xdg, 'openstack')), ...each(join(home, '.config', 'openstack')), ...each('/etc/openstack')]);
+    assert.deepEqual(cloudsYamlPaths(env, cwd), [...each(cwd), ...each(join(home, '.config', 'openstack')), ...each('/etc/openstack')], 'without XDG_CONFIG_HOME, ~/.config once');
+  });
+
+  it('merges the secure.yaml it finds wherever it is, OS_CLIENT_SECURE_FILE first', () => {
+    const { root, home, cwd, env } = place();
+    write(join(cwd, 'clouds.yaml'), CLOUDS.replace(`      password: ${PASSWORD}\n`, ''));
+    const userSecure = write(join(home, '.config', 'openstack', 'secure.yaml'), `clouds:\n  prod:\n    auth:\n      password: ${PASSWORD}\n`);
+    const config = resolveCloudConfig('prod', env, cwd);
+    assert.equal(config.auth.type === 'password' && config.auth.password, PASSWORD, 'clouds.yaml in ./, secure.yaml in ~/.config/openstack');
+    assert.equal(config.source, `clouds.yaml cloud 'prod' (${join(cwd, 'clouds.yaml')} with ${userSecure})`);
+    const named = write(join(root, 'vault', 'os-secrets.yaml'), `clouds:\n  prod:\n    auth:\n      password: other-${PASSWORD}\n`);
+    const overridden = resolveCloudConfig('prod', { ...env, OS_CLIENT_SECURE_FILE: named }, cwd);
+    assert.equal(overridden.auth.type === 'password' && overridden.auth.password, `other-${PASSWORD}`);
+    assert.equal(secureYamlPaths({ ...env, OS_CLIENT_SECURE_FILE: named }, cwd)[0], named);
   });
 
   it('merges secure.yaml beside clouds.yaml: a password only in secure.yaml works', () => {

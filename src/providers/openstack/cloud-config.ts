@@ -55,11 +55,54 @@ export interface ApplicationCredentialAuth {
   readonly userDomainId?: string;
 }
 
-/** The clouds.yaml files searched, in order (the first that exists wins). */
-export function cloudsYamlPaths(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string[] {
-  if (env.OS_CLIENT_CONFIG_FILE) return [env.OS_CLIENT_CONFIG_FILE];
+/**
+ * The directories clouds.yaml and secure.yaml are looked for in, in order, as openstacksdk does:
+ * the working directory, the user's config directory ($XDG_CONFIG_HOME, and ~/.config), then
+ * /etc/openstack.
+ */
+export function cloudConfigDirectories(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string[] {
   const home = env.HOME ?? homedir();
-  return [join(cwd, 'clouds.yaml'), join(env.XDG_CONFIG_HOME ?? join(home, '.config'), 'openstack', 'clouds.yaml'), '/etc/openstack/clouds.yaml'];
+  const user = join(env.XDG_CONFIG_HOME ?? join(home, '.config'), 'openstack');
+  const dotConfig = join(home, '.config', 'openstack');
+  return [cwd, user, ...(dotConfig === user ? [] : [dotConfig]), '/etc/openstack'];
+}
+
+/** Each name is looked for with these endings, in this order (JSON is YAML too). */
+const CONFIG_FILE_ENDINGS = ['.yaml', '.yml', '.json'];
+
+/**
+ * The clouds.yaml files searched, in order; the first that can be read wins.
+ * `$OS_CLIENT_CONFIG_FILE` goes first, before the usual places rather than instead of them.
+ */
+export function cloudsYamlPaths(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string[] {
+  return configFilePaths('clouds', env.OS_CLIENT_CONFIG_FILE, env, cwd);
+}
+
+/**
+ * The secure.yaml files searched, in order, `$OS_CLIENT_SECURE_FILE` first. The first that can
+ * be read is merged over clouds.yaml, wherever each was found.
+ */
+export function secureYamlPaths(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string[] {
+  return configFilePaths('secure', env.OS_CLIENT_SECURE_FILE, env, cwd);
+}
+
+function configFilePaths(name: string, override: string | undefined, env: NodeJS.ProcessEnv, cwd: string): string[] {
+  const usual = cloudConfigDirectories(env, cwd).flatMap((directory) => CONFIG_FILE_ENDINGS.map((ending) => join(directory, `${name}${ending}`)));
+  return override ? [override, ...usual] : usual;
+}
+
+/** The first of `paths` that exists and may be read (one this user may not read is passed over). */
+function firstReadable(paths: readonly string[]): { path: string; text: string } | undefined {
+  for (const path of paths) {
+    try {
+      return { path, text: readFileSync(path, 'utf8') };
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'EACCES' || code === 'ENOTDIR' || code === 'EISDIR') continue;
+      throw new ConfigError(`cannot read ${path}: ${code ?? String(error)}`, 'OPENSTACK_CLOUD');
+    }
+  }
+  return undefined;
 }
 
 /**
@@ -77,26 +120,29 @@ export function resolveCloudConfig(cloudName: string | null, env: NodeJS.Process
 }
 
 function fromCloudsYaml(name: string, env: NodeJS.ProcessEnv, cwd: string): CloudConfig {
-  const paths = cloudsYamlPaths(env, cwd);
-  const path = paths.find((each) => existsSync(each));
-  if (path === undefined) throw new ConfigError(`OpenStack cloud '${name}' was asked for, but no clouds.yaml exists (looked in ${paths.join(', ')})`, 'OPENSTACK_CLOUD');
-  const clouds = readClouds(path);
+  const found = firstReadable(cloudsYamlPaths(env, cwd));
+  if (found === undefined) {
+    const override = env.OS_CLIENT_CONFIG_FILE ? `$OS_CLIENT_CONFIG_FILE (${env.OS_CLIENT_CONFIG_FILE}), then ` : '';
+    throw new ConfigError(`OpenStack cloud '${name}' was asked for, but no clouds.yaml can be read (looked in ${override}${cloudConfigDirectories(env, cwd).map((directory) => join(directory, 'clouds.yaml')).join(', ')}, each also as .yml and .json)`, 'OPENSTACK_CLOUD');
+  }
+  const clouds = readClouds(found.path, found.text);
   const entry = clouds[name];
   if (entry === undefined) {
-    throw new ConfigError(`cloud '${name}' is not in ${path} (it has: ${Object.keys(clouds).join(', ') || 'none'})`, 'OPENSTACK_CLOUD');
+    throw new ConfigError(`cloud '${name}' is not in ${found.path} (it has: ${Object.keys(clouds).join(', ') || 'none'})`, 'OPENSTACK_CLOUD');
   }
-  // secure.yaml beside clouds.yaml holds the secrets of the same clouds, merged in.
-  const securePath = join(path, '..', 'secure.yaml');
-  const secure = existsSync(securePath) ? readClouds(securePath)[name] : undefined;
-  return fromEntry(`clouds.yaml cloud '${name}' (${path})`, secure ? mergeDeep(entry, secure) : entry, '');
+  // secure.yaml holds secrets of the same clouds, kept in a file of their own: merged in.
+  const secureFile = firstReadable(secureYamlPaths(env, cwd));
+  const secure = secureFile === undefined ? undefined : readClouds(secureFile.path, secureFile.text)[name];
+  const source = `clouds.yaml cloud '${name}' (${found.path}${secure === undefined ? '' : ` with ${secureFile!.path}`})`;
+  return fromEntry(source, secure ? mergeDeep(entry, secure) : entry, '');
 }
 
 type Entry = Record<string, unknown>;
 
-function readClouds(path: string): Record<string, Entry> {
+function readClouds(path: string, text: string): Record<string, Entry> {
   let document: unknown;
   try {
-    document = parseYaml(readFileSync(path, 'utf8'));
+    document = parseYaml(text);
   } catch (error) {
     throw new ConfigError(`${path} is not valid YAML: ${(error as Error).message.split('\n')[0]}`, 'OPENSTACK_CLOUD');
   }
