@@ -1,5 +1,5 @@
-// Test entry: `geartide router …` through registerRouterCommand alone, until src/cli/main.ts
-// wires it. Usage: node --import tsx run-router-command.ts router --broker … --port …
+// Test entry: `geartide router …` through registerRouterCommand alone (the router tests need no
+// other command). Usage: node --import tsx run-router-command.ts router --broker … --port …
 import { Command } from 'commander';
 
 import { registerRouterCommand } from '../../../src/cli/router-command.ts';
