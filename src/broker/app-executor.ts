@@ -38,6 +38,14 @@ export interface CreateAppRequest {
  * transaction — placement, UID allocation and the rows commit together or not at all — so a
  * placement that finds no room, or any other failure, never leaves a half-created app.
  */
+/** What a request held for room is, for the event recorded when its client gives up. */
+interface HeldRequest {
+  readonly subject: string;
+  /** e.g. "the create of app hello (2 small gear(s))". */
+  readonly what: string;
+  readonly userId: string;
+}
+
 export class AppExecutor {
   constructor(
     private readonly store: Store,
@@ -55,8 +63,9 @@ export class AppExecutor {
    * finds no room and the autoscaler can bring some, runs it again as nodes arrive, until the
    * gate refuses.
    */
-  private async withRoom<T>(gearProfile: string, gears: number, place: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  private async withRoom<T>(gearProfile: string, gears: number, place: () => Promise<T>, signal: AbortSignal | undefined, request: HeldRequest): Promise<T> {
     const deadline = this.gate?.deadline() ?? 0;
+    const started = this.clock();
     for (;;) {
       try {
         return await place();
@@ -65,7 +74,17 @@ export class AppExecutor {
         await this.gate.waitForRoom({ error, gearProfile, gears, deadline }, signal);
         // The client went away while it waited (Ctrl-C): nobody will read the answer, so
         // nothing is created behind its back; it can ask again.
-        if (signal?.aborted) throw new GeartideError('client_gone', 'transient', `the client closed its connection while the request waited for room: nothing was changed (${error.message})`, error.context);
+        if (signal?.aborted) {
+          const waitedSeconds = Math.round((this.clock() - started) / 1000);
+          await this.events.record({
+            kind: 'app.request-abandoned',
+            subject: request.subject,
+            message: `${request.what} was abandoned after waiting ${waitedSeconds} s for room: the client closed its connection; nothing was changed`,
+            userId: request.userId,
+            data: { gearProfile, gears, waitedSeconds },
+          });
+          throw new GeartideError('client_gone', 'transient', `the client closed its connection while the request waited for room: nothing was changed (${error.message})`, error.context);
+        }
       }
     }
   }
@@ -143,7 +162,7 @@ export class AppExecutor {
       });
       const gears = await this.addGears(tx, app, range.min, new Map());
       return { app, gears };
-    }), signal);
+    }), signal, { subject: `app:${domain.name}/${request.name}`, what: `the create of app ${request.name} (${range.min} ${gearProfile} gear(s))`, userId: owner.id });
     this.changes.notify();
     await this.events.record({
       kind: 'app.created',
@@ -184,7 +203,7 @@ export class AppExecutor {
         for (const gear of chooseGearsToRemove(gears, gears.length - target)) await tx.deleteGear(gear.id);
       }
       return { before: gears.length, after: target };
-    }), signal);
+    }), signal, { subject, what: `the scale of app ${app.name} to ${min}–${max} gear(s)`, userId: owner.id });
     this.changes.notify();
     if (before !== after) {
       await this.events.record({

@@ -124,6 +124,11 @@ describe('an app create the broker holds for room', () => {
     await new Promise((resolve) => setTimeout(resolve, 1500));
     const apps = (await held.api('GET', '/domains/demo/apps', { token: bob.token })).items as { name: string }[];
     assert.deepEqual(apps.map((app) => app.name).sort(), ['first']);
+    // The operator sees what became of it.
+    const abandoned = (await held.api('GET', '/events?kind=app.request-abandoned')).items as { subject: string; message: string }[];
+    assert.equal(abandoned.length, 1, JSON.stringify(abandoned));
+    assert.equal(abandoned[0]!.subject, 'app:demo/third');
+    assert.match(abandoned[0]!.message, /^the create of app third \(1 small gear\(s\)\) was abandoned after waiting \d+ s for room: the client closed its connection; nothing was changed$/);
     // And nothing was left half-made: the same create, asked again, goes through.
     const again = await runCli(['app', 'create', 'third', 'nodejs', '-n', 'demo'], held.env(bob.token));
     assert.equal(again.code, 0, again.stderr);
