@@ -42,12 +42,17 @@ export function appUrl(appName: string, domainName: string, settings: AppUrlSett
   return `http://${appName}-${domainName}.${settings.cloudDomain}${port}/`;
 }
 
+/** Past this many node ids to look up, one listing of every node is the cheaper query. */
+const NODES_BY_ID = 500;
+
 /**
  * Resolves node and district ids to names, and source ids to their summaries, once per request:
  * a list of apps with their gears would otherwise look the same node up once per gear.
  */
 export class NameResolver {
-  private nodes: Map<string, Node> | undefined;
+  /** Node ids looked up so far (undefined: no such node), or every node once that was cheaper. */
+  private readonly nodes = new Map<string, Node | undefined>();
+  private allNodesLoaded = false;
   private districts: Map<string, District> | undefined;
   private readonly sources = new Map<string, AppSource | undefined>();
 
@@ -70,8 +75,28 @@ export class NameResolver {
     for (const id of missing) this.sources.set(id, found.get(id));
   }
 
+  /**
+   * Loads the nodes of `gears` in one query, for gears about to be rendered: only those nodes,
+   * since a store may hold thousands (every node once, past NODES_BY_ID of them).
+   */
+  async loadNodesOf(gears: readonly Gear[]): Promise<void> {
+    if (this.allNodesLoaded) return;
+    const missing = [...new Set(gears.map((gear) => gear.nodeId).filter((id) => !this.nodes.has(id)))];
+    if (missing.length === 0) return;
+    if (missing.length > NODES_BY_ID) {
+      for (const node of await this.store.listNodes()) this.nodes.set(node.id, node);
+      this.allNodesLoaded = true;
+      return;
+    }
+    const found = new Map((await this.store.listNodes({ ids: missing })).map((node) => [node.id, node]));
+    for (const id of missing) this.nodes.set(id, found.get(id));
+  }
+
   async nodeName(id: string): Promise<string> {
-    this.nodes ??= new Map((await this.store.listNodes()).map((node) => [node.id, node]));
+    if (!this.allNodesLoaded && !this.nodes.has(id)) {
+      const [node] = await this.store.listNodes({ ids: [id] });
+      this.nodes.set(id, node);
+    }
     return this.nodes.get(id)?.name ?? id;
   }
 
@@ -96,6 +121,7 @@ export async function gearView(gear: Gear, names: NameResolver) {
 }
 
 export async function appView(app: App, domainName: string, gears: readonly Gear[], names: NameResolver, settings: AppUrlSettings) {
+  await names.loadNodesOf(gears);
   return {
     id: app.id,
     name: app.name,

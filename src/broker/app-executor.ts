@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 
 import { ConflictError, ExhaustedError, GeartideError, InputError, NotFoundError } from '../core/errors.ts';
-import { NODE_STATES, type App, type AppSource, type DesiredState, type Domain, type Gear, type User } from '../core/model.ts';
+import type { App, AppSource, DesiredState, Domain, Gear, User } from '../core/model.ts';
 import { applyPlacement, createPlacementSnapshot, placeGear, type PlacementOrder, type PlacementSnapshot } from '../core/placement.ts';
 import type { Store } from '../store/store.ts';
 import type { CapacityGate } from './capacity-gate.ts';
@@ -289,27 +289,19 @@ export class AppExecutor {
 
 /** The placement planner's view of one profile, read inside the placing transaction. */
 export async function loadPlacementSnapshot(
-  store: Pick<Store, 'listNodes' | 'listDistricts'>,
+  store: Pick<Store, 'listPlacementNodes' | 'listDistricts'>,
   gearProfile: string,
   order: PlacementOrder = 'least-loaded',
 ): Promise<PlacementSnapshot> {
   // Every node of the profile, not only active ones: the planner picks candidates itself, and
   // when none fits it explains why ("1 node is lost ('n1')"), which it can only do if it sees
-  // them. Gone nodes never come back, so they are no reason worth telling.
-  const nodes = await store.listNodes({ gearProfile, states: NODE_STATES.filter((state) => state !== 'gone') });
+  // them. Gone nodes never come back, so they are no reason worth telling. Each node's active
+  // gears are the store's count, kept with the gears and moves in the same transactions.
+  const nodes = await store.listPlacementNodes(gearProfile);
   const districts = (await store.listDistricts()).filter((district) => district.gearProfile === gearProfile);
   return createPlacementSnapshot({
     order,
-    nodes: nodes.map((node) => ({
-      id: node.id,
-      name: node.name,
-      gearProfile: node.gearProfile,
-      districtId: node.districtId,
-      state: node.state,
-      maxActiveGears: node.maxActiveGears,
-      // The store's count, kept with the gears and moves in the same transactions.
-      activeGears: node.activeGears,
-    })),
+    nodes,
     districts: districts.map((district) => ({
       id: district.id,
       name: district.name,

@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import type { Kysely, Selectable } from 'kysely';
 import { ConflictError, ExhaustedError, GeartideError, InputError, NotFoundError } from '../core/errors.ts';
 import { TARGET_VISIBLE_PHASES } from '../core/move-phases.ts';
+import type { PlacementNode } from '../core/placement.ts';
 import { EMPTY_POOL_MEMORY, type PoolMemory } from '../core/scale-plan.ts';
 import type {
   ApiToken,
@@ -881,19 +882,31 @@ export class KyselyStore implements Store {
     return row && toNode(row);
   }
 
-  async listNodes(filter: { districtId?: string; gearProfile?: string; states?: NodeState[] } = {}): Promise<Node[]> {
-    const { districtId, gearProfile, states } = filter;
-    // `in ()` is a syntax error; no state asked for means no node.
-    if (states !== undefined && states.length === 0) return [];
+  async listNodes(filter: { ids?: readonly string[]; districtId?: string; gearProfile?: string; states?: NodeState[] } = {}): Promise<Node[]> {
+    const { ids, districtId, gearProfile, states } = filter;
+    // `in ()` is a syntax error; no state (or id) asked for means no node.
+    if ((states !== undefined && states.length === 0) || ids?.length === 0) return [];
     const rows = await this.#db
       .selectFrom('nodes')
       .selectAll()
+      .$if(ids !== undefined, (q) => q.where('id', 'in', ids!))
       .$if(districtId !== undefined, (q) => q.where('district_id', '=', districtId!))
       .$if(gearProfile !== undefined, (q) => q.where('gear_profile', '=', gearProfile!))
       .$if(states !== undefined, (q) => q.where('state', 'in', states!))
       .orderBy('name')
       .execute();
     return rows.map(toNode);
+  }
+
+  async listPlacementNodes(gearProfile: string): Promise<PlacementNode[]> {
+    const rows = await this.#db
+      .selectFrom('nodes')
+      .select(['id', 'name', 'gear_profile', 'district_id', 'state', 'max_active_gears', 'active_gears'])
+      .where('gear_profile', '=', gearProfile)
+      .where('state', '!=', 'gone')
+      .orderBy('name')
+      .execute();
+    return rows.map((row) => ({ id: row.id, name: row.name, gearProfile: row.gear_profile, districtId: row.district_id, state: row.state, maxActiveGears: row.max_active_gears, activeGears: row.active_gears }));
   }
 
   async setNodeDistrict(nodeId: string, districtId: string | null): Promise<void> {

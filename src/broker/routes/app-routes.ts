@@ -3,12 +3,15 @@ import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 
 import { NotFoundError } from '../../core/errors.ts';
-import type { App, Domain, User } from '../../core/model.ts';
+import type { App, Domain, Gear, User } from '../../core/model.ts';
 import { AppView, CreateAppBody, CreateDomainBody, DeployAppBody, DomainView, ErrorBody, GearView, Id, Items, Name, ScaleAppBody } from '../api-schemas.ts';
 import { appView, domainView, gearView, NameResolver } from '../api-views.ts';
 import type { BrokerContext } from '../broker-context.ts';
 import { requireUser, type Principal } from '../request-auth.ts';
 import { clientGone } from './watch-request.ts';
+
+/** App ids per gear query when a list is rendered (each is a bound parameter). */
+const LIST_CHUNK = 500;
 
 const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody };
 const DomainParams = Type.Object({ domain: Name });
@@ -39,6 +42,22 @@ export function registerAppRoutes(server: FastifyInstance, context: BrokerContex
 
   async function renderApp(found: App, domainName: string, names = new NameResolver(store)) {
     return appView(found, domainName, await store.listGears({ appId: found.id }), names, config);
+  }
+
+  /** A list of apps with their gears: the gears, nodes and sources read in a few queries, not a few per app. */
+  async function renderApps(apps: readonly App[], domainName: (app: App) => string) {
+    const names = new NameResolver(store);
+    await names.loadSources(apps);
+    const gearsByApp = new Map<string, Gear[]>();
+    for (let start = 0; start < apps.length; start += LIST_CHUNK) {
+      for (const gear of await store.listGears({ appIds: apps.slice(start, start + LIST_CHUNK).map((each) => each.id) })) {
+        const list = gearsByApp.get(gear.appId);
+        if (list === undefined) gearsByApp.set(gear.appId, [gear]);
+        else list.push(gear);
+      }
+    }
+    await names.loadNodesOf([...gearsByApp.values()].flat());
+    return Promise.all(apps.map((each) => appView(each, domainName(each), gearsByApp.get(each.id) ?? [], names, config)));
   }
 
   app.post('/domains', { schema: { tags: ['domains'], summary: 'Create a domain (namespace)', body: CreateDomainBody, response: { 201: DomainView, ...errors } } }, async (request, reply) => {
@@ -75,19 +94,14 @@ export function registerAppRoutes(server: FastifyInstance, context: BrokerContex
 
   app.get('/domains/:domain/apps', { schema: { tags: ['apps'], summary: 'Apps of a domain', params: DomainParams, response: { 200: Items(AppView), ...errors } } }, async (request) => {
     const { domain } = await visibleDomain(request.principal, request.params.domain);
-    const names = new NameResolver(store);
-    const apps = await store.listApps({ domainId: domain.id });
-    await names.loadSources(apps);
-    return { items: await Promise.all(apps.map((each) => renderApp(each, domain.name, names))) };
+    return { items: await renderApps(await store.listApps({ domainId: domain.id }), () => domain.name) };
   });
 
   app.get('/apps', { schema: { tags: ['apps'], summary: "Every app the caller can see (all for an admin)", response: { 200: Items(AppView), ...errors } } }, async (request) => {
     const user = requireUser(request.principal);
     const domains = new Map((await store.listDomains(user.role === 'admin' ? undefined : user.id)).map((domain) => [domain.id, domain.name]));
     const apps = await store.listApps(user.role === 'admin' ? {} : { ownerId: user.id });
-    const names = new NameResolver(store);
-    await names.loadSources(apps);
-    return { items: await Promise.all(apps.map((each) => renderApp(each, domains.get(each.domainId) ?? each.domainId, names))) };
+    return { items: await renderApps(apps, (each) => domains.get(each.domainId) ?? each.domainId) };
   });
 
   app.get('/domains/:domain/apps/:app', { schema: { tags: ['apps'], summary: 'Show an app with its URL and gears', params: AppParams, response: { 200: AppView, ...errors } } }, async (request) => {

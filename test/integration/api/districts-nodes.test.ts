@@ -93,6 +93,24 @@ for (const dialect of STORE_DIALECTS) {
         assert.equal((await h.ok('POST', '/districts/big/nodes', { token: h.admin.token, body: { node: medium!.name } })).nodes.length, 1);
       }));
 
+    it('lists of apps show each app\'s own gears on their nodes, as the app itself does', () =>
+      withBroker(dialect, async (h) => {
+        await h.createDistrict('east');
+        await h.registerNodes(3, { district: 'east' });
+        const makeApp = await appMaker(h);
+        for (const [name, gears] of [['one', 2], ['two', 3], ['three', 1], ['four', 2]] as const) await makeApp(name, gears);
+        const token = h.admin.token;
+        const shown = async (name: string) => h.ok('GET', `/domains/bobs/apps/${name}`, { token });
+        const expected = await Promise.all(['one', 'two', 'three', 'four'].map(shown));
+        assert.deepEqual(expected.map((app) => app.gears.length), [2, 3, 1, 2]);
+        assert.ok(new Set(expected.flatMap((app) => app.gears.map((gear: { node: string }) => gear.node))).size > 1, 'gears on several nodes');
+        const byName = (items: { name: string }[]) => Object.fromEntries(items.map((item) => [item.name, item]));
+        for (const path of ['/domains/bobs/apps', '/apps']) {
+          const listed = byName((await h.ok('GET', path, { token })).items);
+          for (const app of expected) assert.deepEqual(listed[app.name], app, `${path}: ${app.name}`);
+        }
+      }));
+
     it('a deactivated node takes no new gears; activated again it does', () =>
       withBroker(dialect, async (h) => {
         await h.createDistrict('east');

@@ -109,7 +109,35 @@ for (const dialect of STORE_DIALECTS) {
         assert.deepEqual(await names({ states: ['active'] }), ['a', 'c']);
         assert.deepEqual(await names({ states: ['active', 'draining'], gearProfile: 'small' }), ['a', 'b']);
         assert.deepEqual(await names({ states: [] }), []);
+        assert.deepEqual(await names({ ids: [c.id, a.id, 'no-such-node'] }), ['a', 'c']);
+        assert.deepEqual(await names({ ids: [a.id, b.id, c.id], gearProfile: 'small', states: ['draining'] }), ['b']);
+        assert.deepEqual(await names({ ids: [] }), []);
         assert.equal(c.districtId, null);
+      }));
+
+    it('lists what placement reads: the profile\'s nodes but gone ones, with the active-gear count', () =>
+      withStore(dialect, async (store) => {
+        const district = await store.createDistrict({ name: 'small-1', gearProfile: 'small', firstUid: 1000, maxCapacity: 10, now: NOW });
+        const b = await register(store, 'b', { maxActiveGears: 7 });
+        const a = await register(store, 'a');
+        const gone = await register(store, 'gone');
+        await register(store, 'large-1', { gearProfile: 'large' });
+        await store.setNodeDistrict(b.id, district.id);
+        await store.setNodeState(a.id, 'lost', 'active');
+        await store.setNodeState(gone.id, 'gone');
+        const user = await store.createUser({ login: 'u', role: 'user', maxGears: 10, now: NOW });
+        const domain = await store.createDomain({ name: 'd', ownerId: user.id, now: NOW });
+        const app = await store.createApp({ name: 'x', domainId: domain.id, cartridge: 'nodejs', gearProfile: 'small', scaleMin: 1, scaleMax: 2, desiredState: 'started', now: NOW });
+        await store.createGear({ appId: app.id, nodeId: b.id, districtId: district.id, uid: await store.allocateUid(district.id), desiredState: 'started', now: NOW });
+        const placement = await store.listPlacementNodes('small');
+        assert.deepEqual(placement, [
+          { id: a.id, name: 'a', gearProfile: 'small', districtId: null, state: 'lost', maxActiveGears: a.maxActiveGears, activeGears: 0 },
+          { id: b.id, name: 'b', gearProfile: 'small', districtId: district.id, state: 'active', maxActiveGears: 7, activeGears: 1 },
+        ]);
+        // The same facts as the whole node rows.
+        const whole = await store.listNodes({ gearProfile: 'small', states: ['lost', 'active'] });
+        assert.deepEqual(placement.map((node) => [node.id, node.activeGears, node.maxActiveGears, node.districtId]), whole.map((node) => [node.id, node.activeGears, node.maxActiveGears, node.districtId]));
+        assert.deepEqual(await store.listPlacementNodes('none-such'), []);
       }));
 
     it('moves a node in and out of a district, refusing unknown nodes and districts', () =>
