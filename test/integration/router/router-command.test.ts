@@ -1,16 +1,14 @@
 // `geartide router` as a real child process against the route-table TEST DOUBLE (not the broker).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 
 import { ROUTER_TOKEN, startBrokerRoutesDouble, type BrokerRoutesDouble } from './broker-routes-double.ts';
 import { get, startGearBackend, type GearBackend } from './gear-backends.ts';
+import { startRouterCommand } from './router-command-process.ts';
 
-const ENTRY = fileURLToPath(new URL('./run-router-command.ts', import.meta.url));
 let broker: BrokerRoutesDouble;
 let gear: GearBackend;
 let home: string;
@@ -26,15 +24,7 @@ after(async () => {
   rmSync(home, { recursive: true, force: true });
 });
 
-function runRouter(args: string[], env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, 'router', ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, exited, output: () => ({ stdout, stderr }) };
-}
+const runRouter = startRouterCommand;
 
 test('router --token-file serves the broker routes, logs no token, and stops on SIGTERM', async () => {
   const tokenFile = join(home, 'router.token');

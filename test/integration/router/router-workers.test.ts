@@ -1,17 +1,15 @@
 // `geartide router --workers N` as real processes (a primary and its node:cluster workers)
 // against the route-table TEST DOUBLE (not the broker) and a real gear backend.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { get as httpGet } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 
 import { restartDelayMs } from '../../../src/router/router-workers.ts';
 import { ROUTER_TOKEN, startBrokerRoutesDouble, type BrokerRoutesDouble } from './broker-routes-double.ts';
 import { sleep, startGearBackend, type GearBackend } from './gear-backends.ts';
+import { startRouterCommand, type RouterCommandProcess } from './router-command-process.ts';
 
-const ENTRY = fileURLToPath(new URL('./run-router-command.ts', import.meta.url));
 const HOST = 'hello-demo.apps.test';
 let broker: BrokerRoutesDouble;
 let gear: GearBackend;
@@ -26,16 +24,7 @@ after(async () => {
 });
 
 function runRouter(args: string[]) {
-  const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, 'router', '--broker', broker.url, '--cloud-domain', 'apps.test', ...args], {
-    env: { PATH: process.env.PATH ?? '', GEARTIDE_ROUTER_TOKEN: ROUTER_TOKEN },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, exited, output: () => ({ stdout, stderr }) };
+  return startRouterCommand(['--broker', broker.url, '--cloud-domain', 'apps.test', ...args], { GEARTIDE_ROUTER_TOKEN: ROUTER_TOKEN });
 }
 
 /** One request on a connection of its own, so the primary hands it to the next worker. */
@@ -65,7 +54,7 @@ async function healthPids(url: string, requests: number, failures: string[] = []
   return pids;
 }
 
-async function listeningUrl(run: ReturnType<typeof runRouter>): Promise<string> {
+async function listeningUrl(run: RouterCommandProcess): Promise<string> {
   const started = Date.now();
   for (;;) {
     const url = /listening on (http:\/\/\S+)/.exec(run.output().stdout)?.[1];
