@@ -66,7 +66,8 @@ export class MoveExecutor {
     private readonly changes: ChangeNotifier,
     private readonly clock: () => number,
     private readonly log: Logger,
-    private readonly settings: MoveSettings = DEFAULT_MOVE_SETTINGS,
+    /** Public for the routers view: which routers a move waits for (routerLiveMs). */
+    readonly settings: MoveSettings = DEFAULT_MOVE_SETTINGS,
     /** Told how each move ended and how long it took (the metrics' move durations). */
     private readonly onMoveEnded: (outcome: 'succeeded' | 'rolled-back', durationMs: number) => void = () => {},
     private readonly placementOrder: PlacementOrderOf = LEAST_LOADED_EVERYWHERE,

@@ -127,6 +127,13 @@ export interface ApiNode {
   readonly createdAt: string;
 }
 
+export interface ApiRouter {
+  readonly name: string;
+  readonly lastSeenAt: string;
+  readonly lastServedAt: string;
+  readonly countedByMoves: boolean;
+}
+
 export interface ApiEvent {
   readonly id: number;
   readonly time: string;

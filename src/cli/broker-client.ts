@@ -17,6 +17,7 @@ import type {
   ApiHealth,
   ApiMove,
   ApiNode,
+  ApiRouter,
   ApiSource,
   ApiTokenSummary,
   ApiUser,
@@ -210,6 +211,10 @@ export class BrokerClient {
 
   setNodeActive(name: string, active: boolean): Promise<ApiNode> {
     return this.#call('POST', `/nodes/${segment(name)}/${active ? 'activate' : 'deactivate'}`);
+  }
+
+  listRouters(): Promise<ListResponse<ApiRouter>> {
+    return this.#call('GET', '/routers');
   }
 
   // --- moves and drains (admin, docs/moves.md) ------------------------------------------------

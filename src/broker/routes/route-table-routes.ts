@@ -2,9 +2,10 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 
-import { ErrorBody } from '../api-schemas.ts';
+import { ErrorBody, Items } from '../api-schemas.ts';
+import { iso } from '../api-views.ts';
 import type { BrokerContext } from '../broker-context.ts';
-import { requireRouterOrAdmin } from '../request-auth.ts';
+import { requireAdmin, requireRouterOrAdmin } from '../request-auth.ts';
 import { buildRouteTable } from '../route-table.ts';
 import { watch, WatchQuery } from './watch-request.ts';
 
@@ -15,6 +16,16 @@ const RouteView = Type.Object({
   desiredState: Type.String(),
   endpoints: Type.Array(Type.String({ description: 'host:port of a gear observed started' })),
 });
+
+const RouterView = Type.Object({
+  name: Type.String({ description: 'as the router names itself: host:port/pid' }),
+  lastSeenAt: Type.String({ description: 'its last request for the route table' }),
+  lastServedAt: Type.String({ description: 'when it last had the table current (a 304 says so too)' }),
+  countedByMoves: Type.Boolean({ description: 'seen recently enough that a gear move waits for it to have the new table' }),
+});
+
+/** How far back the routers view looks. */
+const ROUTERS_SHOWN_MS = 60 * 60 * 1000;
 
 /** The route table routers follow: every app, with the endpoints of its started gears. */
 export function registerRouteTableRoutes(server: FastifyInstance, context: BrokerContext): void {
@@ -40,6 +51,26 @@ export function registerRouteTableRoutes(server: FastifyInstance, context: Broke
       if (typeof name === 'string' && /^[\w.:\/-]{1,128}$/.test(name)) await context.store.recordRouterPoll({ name, served: true, now: context.clock() });
       if (!result) return reply.status(304).send(null);
       return { version: result.version, items: result.view };
+    },
+  );
+
+  app.get(
+    '/routers',
+    {
+      schema: {
+        tags: ['routes'],
+        summary: 'Routers that followed the route table in the last hour (admin); a gear move waits for those countedByMoves',
+        response: { 200: Items(RouterView), 401: ErrorBody, 403: ErrorBody },
+      },
+    },
+    async (request) => {
+      requireAdmin(request.principal);
+      const now = context.clock();
+      const liveSince = now - context.moves.settings.routerLiveMs;
+      const routers = await context.store.listRouters(now - ROUTERS_SHOWN_MS);
+      return {
+        items: routers.map((router) => ({ name: router.name, lastSeenAt: iso(router.lastSeenAt), lastServedAt: iso(router.lastServedAt), countedByMoves: router.lastSeenAt >= liveSince })),
+      };
     },
   );
 }

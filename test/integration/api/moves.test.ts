@@ -160,6 +160,33 @@ for (const dialect of STORE_DIALECTS) {
         { env: { ROUTER_TOKEN } },
       ));
 
+    it('lists the routers following the table (admin), saying which a move waits for', () =>
+      withBroker(
+        dialect,
+        async (h) => {
+          const poll = (name: string) => h.ok('GET', '/routes?wait=0', { token: ROUTER_TOKEN, headers: { 'x-geartide-router': name } });
+          assert.deepEqual((await h.ok('GET', '/routers', { token: h.admin.token })).items, []);
+          await poll('edge-2/41');
+          const firstSeen = h.now();
+          h.advance(60_000);
+          await poll('edge-1/40');
+          let routers = (await h.ok('GET', '/routers', { token: h.admin.token })).items;
+          assert.deepEqual(routers.map((router: { name: string; countedByMoves: boolean }) => [router.name, router.countedByMoves]), [['edge-1/40', true], ['edge-2/41', true]]);
+          assert.equal(routers[1].lastSeenAt, new Date(firstSeen).toISOString());
+          // edge-2 stopped asking (a worker that died): after 90 s moves no longer wait for it; after an hour it is not shown.
+          h.advance(31_000);
+          routers = (await h.ok('GET', '/routers', { token: h.admin.token })).items;
+          assert.deepEqual(routers.map((router: { name: string; countedByMoves: boolean }) => [router.name, router.countedByMoves]), [['edge-1/40', true], ['edge-2/41', false]]);
+          h.advance(3_600_000);
+          await poll('edge-1/40');
+          assert.deepEqual((await h.ok('GET', '/routers', { token: h.admin.token })).items.map((router: { name: string }) => router.name), ['edge-1/40']);
+          const bob = await h.createUser('bob');
+          assertApiError(await h.call('GET', '/routers', { token: bob.token }), { status: 403 });
+          assertApiError(await h.call('GET', '/routers', { token: ROUTER_TOKEN }), { status: 403 });
+        },
+        { env: { ROUTER_TOKEN } },
+      ));
+
     it('names the target with --to, refusing a node of another district or one without room', () =>
       withBroker(dialect, async (h) => {
         const { nodes, bob } = await platform(h, 3, 1);

@@ -3,13 +3,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startCliBroker, type CliBroker, type CliBrokerNode } from './cli-broker.ts';
+import { request } from 'undici';
+
 import { runCli } from './run-cli.ts';
 
 let broker: CliBroker;
 let env: Record<string, string>;
 let node1: CliBrokerNode;
+const ROUTER_TOKEN = 'router-token-of-the-cli-admin-test';
 before(async () => {
-  broker = await startCliBroker();
+  broker = await startCliBroker({ conf: { ROUTER_TOKEN } });
   env = broker.env(broker.admin.token);
   node1 = await broker.registerNode('node-1', { maxActiveGears: 100 });
   await broker.registerNode('node-2', { maxActiveGears: 8 });
@@ -176,5 +179,28 @@ describe('admin user', () => {
     assert.equal(lastRequest(), 'DELETE /users/bob');
     const logins = (await broker.api('GET', '/users')).items.map((user: { login: string }) => user.login);
     assert.ok(!logins.includes('bob'), logins.join(', '));
+  });
+});
+
+describe('admin routers', () => {
+  test('none yet, then the routers that asked for the table, and whether moves wait for them', async () => {
+    const none = await runCli(['admin', 'routers'], env);
+    assert.equal(none.code, 0, none.stderr);
+    assert.equal(none.stdout, 'no router has asked for the route table in the last hour\n');
+    for (const name of ['edge-b:80/212', 'edge-a:80/101']) {
+      const response = await request(`${broker.url}/api/v1/routes`, { headers: { authorization: `Bearer ${ROUTER_TOKEN}`, 'x-geartide-router': name } });
+      assert.equal(response.statusCode, 200);
+      await response.body.dump();
+    }
+    const result = await runCli(['admin', 'routers'], env);
+    assert.equal(result.code, 0, result.stderr);
+    const [header, first, second, extra] = result.stdout.trimEnd().split('\n');
+    assert.match(header!, /^NAME\s+LAST SEEN\s+TABLE CURRENT\s+MOVES WAIT FOR IT$/);
+    assert.match(first!, /^edge-a:80\/101\s+(just now|\d+s ago)\s+(just now|\d+s ago)\s+yes$/);
+    assert.match(second!, /^edge-b:80\/212\s+/);
+    assert.equal(extra, undefined);
+    assert.equal(lastRequest(), 'GET /routers');
+    const json = JSON.parse((await runCli(['admin', 'routers', '--json'], env)).stdout);
+    assert.deepEqual(json.items.map((router: { name: string; countedByMoves: boolean }) => [router.name, router.countedByMoves]), [['edge-a:80/101', true], ['edge-b:80/212', true]]);
   });
 });
