@@ -115,6 +115,31 @@ test('router --workers 2: two processes serve one port; a worker killed is start
   }
 });
 
+test('router --workers: the workers of a primary killed outright (SIGKILL) exit too, freeing the port', async () => {
+  const run = runRouter(['--port', '0', '--workers', '2']);
+  try {
+    const url = await listeningUrl(run);
+    let pids = new Set<number>();
+    const started = Date.now();
+    while (pids.size < 2) {
+      assert.ok(Date.now() - started < 15_000, 'two workers answered');
+      pids = new Set([...pids, ...(await healthPids(url, 4))]);
+    }
+    run.child.kill('SIGKILL');
+    while ([...pids].some(alive)) {
+      assert.ok(Date.now() - started < 20_000, `workers left running: ${[...pids].filter(alive).join(', ')}`);
+      await sleep(50);
+    }
+    // The port is free for the router started next (by systemd, say).
+    const port = Number(new URL(url).port);
+    const probe = createServer();
+    await new Promise<void>((resolve, reject) => probe.once('error', reject).listen(port, '127.0.0.1', resolve));
+    await new Promise((resolve) => probe.close(resolve));
+  } finally {
+    if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGKILL');
+  }
+});
+
 test('router --workers: a worker that cannot listen stops the whole router with its error', async () => {
   const taken = createServer();
   await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
