@@ -7,7 +7,7 @@ import { HeatProvider } from '../providers/openstack/heat-provider.ts';
 import { NovaProvider } from '../providers/openstack/nova-provider.ts';
 import { OpenStackClient } from '../providers/openstack/openstack-client.ts';
 import type { Provider } from '../providers/provider.ts';
-import { rereadBrokerConfig, type BrokerConfig, type OpenStackConfig, type PoolConfig } from './broker-config.ts';
+import { redactUrl, rereadBrokerConfig, type BrokerConfig, type OpenStackConfig, type PoolConfig } from './broker-config.ts';
 
 /** The provider of the default pool keeps the names and state file `geartide up` always used. */
 const DEFAULT_PREFIX = 'local-node-';
@@ -71,7 +71,7 @@ export async function createPoolProviders(config: BrokerConfig, options: PoolPro
 function createOpenStackProviders(config: BrokerConfig, openstack: OpenStackConfig, options: PoolProviderOptions): Map<string, Provider> {
   const cloud = resolveCloudConfig(openstack.cloud);
   // Which file (or the OS_* variables) the cloud came from: the first thing to check when it is the wrong one.
-  options.log.info({ cloud: cloud.source, authUrl: cloud.authUrl, region: cloud.regionName, interface: cloud.interface }, 'OpenStack cloud configured');
+  options.log.info({ cloud: cloud.source, authUrl: redactUrl(cloud.authUrl), region: cloud.regionName, interface: cloud.interface }, 'OpenStack cloud configured');
   const providers = new Map<string, Provider>();
   const brokerUrl = openstack.nodeBrokerUrl ?? options.brokerUrl;
   for (const pool of config.autoscale.pools) {
