@@ -61,7 +61,9 @@ export function createRouterLogger(level = 'info'): Logger {
 export async function startRouter(options: RouterOptions): Promise<RunningRouter> {
   const log = options.log ?? createRouterLogger();
   const cloudDomain = (options.cloudDomain ?? 'localhost').toLowerCase();
-  const source = options.source ?? brokerSource(options, cloudDomain, log);
+  // Checked now (a missing token fails before anything listens), made once the port is known:
+  // the broker knows this router by host:port/pid.
+  const makeSource = options.source !== undefined ? () => options.source! : brokerSource(options, cloudDomain, log);
 
   const idleTimeoutMs = options.idleTimeoutMs ?? 300_000;
   const pools = new BackendPools({ connections: options.maxSocketsPerEndpoint ?? 256, connectTimeoutMs: options.connectTimeoutMs ?? 3_000, idleTimeoutMs });
@@ -114,6 +116,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     });
   });
   port = (server.address() as AddressInfo).port;
+  const source = makeSource(port);
 
   source.start((next) => {
     table = next;
@@ -148,11 +151,13 @@ export function routerUrl(host: string, port: number): string {
   return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
-function brokerSource(options: RouterOptions, cloudDomain: string, log: Logger): RouteSource {
+function brokerSource(options: RouterOptions, cloudDomain: string, log: Logger): (port: number) => RouteSource {
   if (options.broker === undefined) throw new ConfigError('the router needs a route source: a broker URL and router token', 'broker');
   if (options.broker.token === '') throw new ConfigError('the router token is empty (GEARTIDE_ROUTER_TOKEN or --token-file)', 'token');
   const { url, token, waitSeconds, backoff } = options.broker;
-  // A name the broker can tell routers apart by (moves wait for every live router's table).
-  const name = options.name ?? `${hostname()}:${options.port ?? 0}/${process.pid}`;
-  return new BrokerRouteSource({ brokerUrl: url, token, name, cloudDomain, log, ...(waitSeconds === undefined ? {} : { waitSeconds }), ...(backoff === undefined ? {} : { backoff }) });
+  return (port) => {
+    // A name the broker can tell routers apart by (moves wait for every live router's table).
+    const name = options.name ?? `${hostname()}:${port}/${process.pid}`;
+    return new BrokerRouteSource({ brokerUrl: url, token, name, cloudDomain, log, ...(waitSeconds === undefined ? {} : { waitSeconds }), ...(backoff === undefined ? {} : { backoff }) });
+  };
 }

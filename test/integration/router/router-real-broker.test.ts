@@ -68,3 +68,9 @@ test('follows what the broker says of an app within one second: started gears, s
   await h.call('DELETE', '/domains/demo/apps/hello', { token: bob.token });
   await within('404 once the app is deleted', 1_000, async () => (await get(router.url, 'hello-demo.localhost')).status === 404);
 });
+
+test('the broker knows the router by host, listening port and pid', async () => {
+  const { hostname } = await import('node:os');
+  const routers = (await h.ok('GET', '/routers', { token: h.admin.token })).items as { name: string; countedByMoves: boolean }[];
+  assert.deepEqual(routers.map((each) => [each.name, each.countedByMoves]), [[`${hostname()}:${router.port}/${process.pid}`, true]]);
+});
