@@ -226,6 +226,7 @@ export const EventsQuery = Type.Object(
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
     kind: Type.Optional(Type.String({ pattern: '^[a-z0-9._-]{1,64}$' })),
     follow: Type.Optional(Type.Boolean()),
+    newest: Type.Optional(Type.Boolean({ description: 'the newest `limit` events (still oldest first) instead of the first ones after `after`' })),
   },
   closed,
 );

@@ -29,6 +29,7 @@ import { sendError } from './http-errors.ts';
 import { NodeExecutor } from './node-executor.ts';
 import { NodeHealthController } from './node-health-controller.ts';
 import { resolvePrincipal, type Principal } from './request-auth.ts';
+import { registerConsoleRoutes } from './console-routes.ts';
 import { registerAppRoutes } from './routes/app-routes.ts';
 import { registerAutoscalerRoutes } from './routes/autoscaler-routes.ts';
 import { registerDistrictRoutes } from './routes/district-routes.ts';
@@ -249,6 +250,7 @@ async function buildServer(context: BrokerContext): Promise<FastifyInstance> {
     },
     { prefix: API_PREFIX },
   );
+  registerConsoleRoutes(server as unknown as FastifyInstance, API_PREFIX);
   // Prometheus scrapes without a token, as it does everywhere: the figures carry no secret.
   server.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
     reply.header('content-type', context.metrics.registry.contentType);

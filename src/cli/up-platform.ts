@@ -123,6 +123,7 @@ export async function startUp(options: { env: NodeJS.ProcessEnv; agentEnv?: Node
       `  router   ${routerUrl}  (apps at http://<app>-<domain>.${config.cloudDomain}:${config.routerPublicPort}/)`,
       `  nodes    ${names.map((name) => `${name}${registered.has(name) ? '' : ' (not registered yet: see its agent.log)'}`).join(', ')} in district ${DEFAULT_DISTRICT} (${config.defaultGearSize})`,
       `  config   ${configPath}  (the CLI reads the broker URL and your admin token from here)`,
+      `  console  ${broker.url}/console  (sign in with that admin token)`,
       '',
       'Try:  npx geartide domain create demo',
       '      npx geartide app create hello nodejs -n demo',

@@ -1163,8 +1163,8 @@ export class KyselyStore implements Store {
     return toEvent(row);
   }
 
-  async listEvents(filter: { after?: number; limit: number; userId?: string; kind?: string }): Promise<PlatformEvent[]> {
-    const { after, limit, userId, kind } = filter;
+  async listEvents(filter: { after?: number; limit: number; userId?: string; kind?: string; newest?: boolean }): Promise<PlatformEvent[]> {
+    const { after, limit, userId, kind, newest = false } = filter;
     if (!Number.isInteger(limit) || limit < 0) throw new InputError(`limit must be a non-negative integer, not ${limit}`, 'limit');
     if (limit === 0) return [];
     const rows = await this.#db
@@ -1175,10 +1175,11 @@ export class KyselyStore implements Store {
       // `node` means node.lost, node.registered…: a kind or any kind below it (kinds are dotted).
       // A prefix compare, not LIKE: no wildcard in a kind can widen it, on either dialect.
       .$if(kind !== undefined, (q) => q.where((eb) => eb.or([eb('kind', '=', kind!), eb(sql<string>`substr(kind, 1, ${kind!.length + 1})`, '=', `${kind!}.`)])))
-      .orderBy('id')
+      .orderBy('id', newest ? 'desc' : 'asc')
       .limit(limit)
       .execute();
-    return rows.map(toEvent);
+    // Newest were read newest first; they are returned, like every list of events, oldest first.
+    return (newest ? rows.reverse() : rows).map(toEvent);
   }
 
   // ───────────────────────────── helpers

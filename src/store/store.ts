@@ -274,7 +274,8 @@ export interface Store {
    * Events with id > `after`, oldest first, at most `limit`; `userId` restricts to that user's,
    * `kind` to that kind and the kinds below it (`node` → `node.lost`, `node.registered`, …).
    */
-  listEvents(filter: { after?: number; limit: number; userId?: string; kind?: string }): Promise<PlatformEvent[]>;
+  /** Oldest first: the first `limit` after `after`, or with `newest` the last `limit` of them. */
+  listEvents(filter: { after?: number; limit: number; userId?: string; kind?: string; newest?: boolean }): Promise<PlatformEvent[]>;
 }
 
 export type StoreDialect = 'sqlite' | 'postgres';

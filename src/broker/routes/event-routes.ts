@@ -29,7 +29,8 @@ export function registerEventRoutes(server: FastifyInstance, context: BrokerCont
     async (request, reply) => {
       const user = requireUser(request.principal);
       const userId = user.role === 'admin' ? undefined : user.id;
-      const { kind, limit = 100, follow = false } = request.query;
+      const { kind, limit = 100, follow = false, newest = false } = request.query;
+      if (newest && follow) throw new InputError('newest lists the latest events; it cannot be followed (follow from their last id with after)', 'newest');
       let after = request.query.after ?? 0;
       const lastEventId = request.headers['last-event-id'];
       if (lastEventId !== undefined) {
@@ -37,7 +38,7 @@ export function registerEventRoutes(server: FastifyInstance, context: BrokerCont
         after = Math.max(after, Number(lastEventId));
       }
       if (!follow) {
-        return { items: (await store.listEvents({ after, limit, userId, kind })).map(eventView) };
+        return { items: (await store.listEvents({ after, limit, userId, kind, newest })).map(eventView) };
       }
 
       // IMPORTANT: hijack before writing, because fastify must not also send a reply of its own.

@@ -77,6 +77,8 @@ for (const dialect of STORE_DIALECTS) {
         assert.deepEqual(await store.listEvents({ after: ids[1], limit: 100 }), appended.slice(2));
         assert.deepEqual(await store.listEvents({ after: ids[4], limit: 100 }), []);
         assert.deepEqual(await store.listEvents({ limit: 0 }), []);
+        assert.deepEqual(await store.listEvents({ limit: 2, newest: true }), appended.slice(-2), 'the last two, oldest first');
+        assert.deepEqual(await store.listEvents({ after: ids[0], limit: 100, newest: true }), appended.slice(1));
         await assertRejectsWith(store.listEvents({ limit: -1 }), InputError, 'invalid_input', { field: 'limit' });
 
         // A follower that saw everything picks up exactly the new event.
