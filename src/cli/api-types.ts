@@ -173,6 +173,8 @@ export interface ListEventsQuery {
   after?: number;
   limit?: number;
   kind?: string;
+  /** The latest `limit` events rather than the first ones after `after`. */
+  newest?: boolean;
 }
 
 /** One gear move (docs/moves.md). `pauseMs`: how long the source gear was paused for the final copy. */

@@ -261,7 +261,7 @@ export class BrokerClient {
   // --- events --------------------------------------------------------------------------------
 
   listEvents(query: ListEventsQuery = {}): Promise<ListResponse<ApiEvent>> {
-    return this.#call('GET', `/events${queryString({ after: query.after, limit: query.limit, kind: query.kind })}`);
+    return this.#call('GET', `/events${queryString({ after: query.after, limit: query.limit, kind: query.kind, newest: query.newest === true ? 'true' : undefined })}`);
   }
 
   /**

@@ -23,13 +23,14 @@ export function registerEventCommands(program: Command, context: CliContext): vo
     .command('events')
     .description('print platform events: time severity kind subject message')
     .option('-f, --follow', 'keep printing new events as they happen (Ctrl-C to stop)')
-    .option('--after <id>', 'only events after this event id', integerOption(0))
+    .option('--after <id>', 'the events after this event id (without it: the latest ones)', integerOption(0))
     .option('--kind <kind>', 'only events of this kind, e.g. node.lost')
-    .option('--limit <n>', 'at most this many events (without --follow)', integerOption(1))
+    .option('--limit <n>', 'at most this many events (without --follow; default 100)', integerOption(1))
     .action(async (options: EventOptions, command: Command) => {
       const json = context.wantsJson(command);
       if (options.follow === true) return followEvents(context, options, json);
-      const list = await context.client().listEvents({ after: options.after, limit: options.limit, kind: options.kind });
+      // Without --after, the latest events, as tail shows a log's end; with it, the next ones.
+      const list = await context.client().listEvents({ after: options.after, limit: options.limit, kind: options.kind, newest: options.after === undefined });
       if (json) return context.printJson(list);
       for (const event of list.items) context.print(eventLine(event));
     });

@@ -61,7 +61,10 @@ describe('events', () => {
     const request = broker.requests.find((each) => each.path === '/events' && each.query.get('kind') === 'app.created')!;
     assert.deepEqual([request.query.get('after'), request.query.get('limit')], [String(domainCreated!.id - 1), '5']);
     assert.deepEqual(JSON.parse(filtered.stdout), { items: [appCreated] });
-    assert.deepEqual(JSON.parse(limited.stdout), { items: [domainCreated] });
+    assert.deepEqual(JSON.parse(limited.stdout), { items: [appCreated] }, 'without --after, the latest');
+    const newest = broker.requests.find((each) => each.path === '/events' && each.query.get('limit') === '1')!;
+    assert.equal(newest.query.get('newest'), 'true');
+    assert.equal(request.query.get('newest'), null, 'with --after, the events after it');
   });
 
   test('--follow prints live events, resumes with Last-Event-ID after a broker restart, exits 0 on Ctrl-C', async () => {
