@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
-import type { ApiApp, ApiAutoscalerPool, ApiAutoscalerStatus, ApiEvent, ApiNode, ApiRouter } from '../cli/api-types.ts';
+import type { ApiApp, ApiAutoscalerPool, ApiAutoscalerStatus, ApiDistrict, ApiEvent, ApiNode, ApiRouter } from '../cli/api-types.ts';
 
 /**
  * The web console: a read-only view of the platform, rendered by the broker from its own REST
@@ -90,13 +90,14 @@ export function registerConsoleRoutes(server: FastifyInstance, apiPrefix: string
       `<p class="who">${escape(user.body.login)} (${escape(user.body.role)}) · refreshes every ${REFRESH_SECONDS} s · <form class="inline" method="post" action="/console/logout"><button>Sign out</button></form></p>`,
     ];
     if (user.body.role === 'admin') {
-      const [autoscaler, nodes, routers, events] = await Promise.all([
+      const [autoscaler, districts, nodes, routers, events] = await Promise.all([
         api<ApiAutoscalerStatus>(token, '/autoscaler'),
+        api<{ items: ApiDistrict[] }>(token, '/districts'),
         api<{ items: ApiNode[] }>(token, '/nodes'),
         api<{ items: ApiRouter[] }>(token, '/routers'),
         api<{ items: ApiEvent[] }>(token, '/events?limit=30&newest=true'),
       ]);
-      sections.push(poolsSection(autoscaler), nodesSection(nodes), routersSection(routers), eventsSection(events));
+      sections.push(poolsSection(autoscaler), districtsSection(districts), nodesSection(nodes), routersSection(routers), eventsSection(events));
     } else {
       sections.push(appsSection(await api<{ items: ApiApp[] }>(token, '/apps')));
     }
@@ -128,6 +129,17 @@ function poolsSection(answer: Answer<ApiAutoscalerStatus>): string {
   });
   const head = `<p class="muted">provider ${escape(status.provider)}, every ${status.intervalSeconds} s, up at ${status.upThresholdPct}%</p>`;
   return section('Pools', head + table(['pool', 'profile', 'nodes', 'min–max', 'active/capacity', 'state', 'next', 'why'], rows));
+}
+
+function districtsSection(answer: Answer<{ items: ApiDistrict[] }>): string {
+  if (!answer.ok) return section('Districts', `<p class="muted">${escape(answer.message)}</p>`);
+  const rows = answer.body.items.map((district) => {
+    const active = district.nodes.filter((node) => node.active).length;
+    // A district's capacity is its UIDs left: a gear cannot be placed in one that has none.
+    const uids = `${district.availableUids}/${district.maxCapacity}`;
+    return row([escape(district.name), escape(district.gearProfile), `${district.nodes.length} (${active} active)`, district.availableUids === 0 ? `<span class="bad">${uids}</span>` : uids]);
+  });
+  return section('Districts', rows.length === 0 ? '<p class="muted">no district yet: <code>geartide admin district create NAME --profile small</code></p>' : table(['district', 'profile', 'nodes', 'UIDs left'], rows));
 }
 
 function nodesSection(answer: Answer<{ items: ApiNode[] }>): string {

@@ -55,7 +55,7 @@ describe('web console', () => {
     assert.match(String(style.headers['content-type']), /^text\/css/);
   });
 
-  test('an admin sees the pools (exhausted, with the reason), node hosts, routers and events, escaped', async () => {
+  test('an admin sees the pools (exhausted, with the reason), districts, node hosts, routers and events, escaped', async () => {
     const cookie = await signIn(h.admin.token);
     const page = await fetchPage('/console', { cookie });
     assert.equal(page.status, 200, page.body);
@@ -63,6 +63,9 @@ describe('web console', () => {
     assert.match(page.body, /admin \(admin\)/);
     assert.match(page.body, /<h2>Pools<\/h2>.*<td>small<\/td>.*<td>9\/10 \(90%\)<\/td><td><span class="bad">EXHAUSTED<\/span><\/td>/s);
     assert.match(page.body, /LOCAL_MAX_NODES=0 node hosts are running/);
+    assert.match(page.body, /<h2>Districts<\/h2>.*<td>east<\/td><td>small<\/td><td>1 \(1 active\)<\/td><td>\d+\/\d+<\/td>/s);
+    const district = await h.ok('GET', '/districts/east', { token: h.admin.token });
+    assert.ok(page.body.includes(`<td>${district.availableUids}/${district.maxCapacity}</td>`), 'UIDs left, as the API says');
     assert.match(page.body, /<h2>Node hosts<\/h2>.*<td>node1<\/td><td>active<\/td>/s);
     assert.match(page.body, /<h2>Routers<\/h2><p class="muted">no router has asked for the route table in the last hour<\/p>/);
     assert.match(page.body, /<h2>Recent events<\/h2>.*app web \(nodejs, small\) created in domain demo/s);
@@ -75,7 +78,7 @@ describe('web console', () => {
     const page = await fetchPage('/console', { cookie: await signIn(bob.token) });
     assert.equal(page.status, 200, page.body);
     assert.match(page.body, /<h2>Apps<\/h2>.*<td>web-demo<\/td><td>nodejs<\/td><td>started<\/td><td><a href="http:\/\/web-demo\.localhost[^"]*">/s);
-    assert.doesNotMatch(page.body, /Node hosts|Pools|Routers/);
+    assert.doesNotMatch(page.body, /Node hosts|Pools|Routers|Districts/);
   });
 
   test('refused: no token, a wrong one, a form posted from another site; signing out clears the cookie', async () => {
