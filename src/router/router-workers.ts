@@ -57,8 +57,9 @@ interface Slot {
 /**
  * Runs the primary until `stopWhen` resolves (then stops the workers and resolves with 0), a
  * worker fails before it ever listened (then stops the others and resolves with its exit code,
- * at least 1), or every worker has stopped cleanly (exit 0) on its own. Workers are this same command line run again (node:cluster), told apart by
- * `cluster.isWorker`.
+ * at least 1), or every worker has stopped cleanly (exit 0) on its own. Workers are this same
+ * command line run again (node:cluster), told apart by `cluster.isWorker`; each gets its slot
+ * number in GEARTIDE_ROUTER_WORKER, for whoever reads its environment.
  */
 export function superviseRouterWorkers(options: RouterWorkersOptions): Promise<number> {
   const { log } = options;
