@@ -450,8 +450,7 @@ function planScaleDown(snapshot: ScaleSnapshot, policy: ScalePolicy, now: number
   // the pool stays under-used without it (its capacity is already out of the usage), or the moves
   // would buy a node-hour the pool may want back at once. Until then it waits, cordoned, and may
   // empty by itself; demand back re-activates it.
-  const limit = (policy.upThresholdPct - policy.downMarginPct) / 100;
-  const demand = usage.activeGears + Math.max(usage.unplacedGears, landingGears(snapshot, policy, now));
+  const { demand, limit } = scaleDownDemand(snapshot, policy, now, usage);
   const stillUnderused = usage.capacity > 0 && demand / usage.capacity <= limit;
   const ready = cordoned.find((each) => now >= each.readyAt && (stillUnderused || (each.node !== undefined && each.node.gears === 0)));
   if (ready !== undefined) {
@@ -590,8 +589,21 @@ function rankRemovals(nodes: readonly ScaleNode[], capacity: number, demand: num
  */
 export function removalCandidates(snapshot: Pick<ScaleSnapshot, 'nodes' | 'pendingScaleUps' | 'memory'>, policy: ScalePolicy, now: number): readonly ScaleNode[] {
   const usage = measureUsage(snapshot, policy, now);
-  const demand = usage.activeGears + Math.max(usage.unplacedGears, landingGears(snapshot, policy, now));
-  return rankRemovals(snapshot.nodes, usage.capacity, demand, (policy.upThresholdPct - policy.downMarginPct) / 100);
+  const { demand, limit } = scaleDownDemand(snapshot, policy, now, usage);
+  return rankRemovals(snapshot.nodes, usage.capacity, demand, limit);
+}
+
+/**
+ * What a scale-down weighs: the demand the pool must still hold (its active gears, and the
+ * larger of the gears refused for room and those about to land on a new node) and the usage it
+ * may reach without the node removed (up-threshold less margin, as a ratio). One computation for
+ * planScaleDown and removalCandidates, so the gears the broker reads are the plan's candidates'.
+ */
+function scaleDownDemand(snapshot: Pick<ScaleSnapshot, 'nodes' | 'memory'>, policy: ScalePolicy, now: number, usage: PoolUsage): { demand: number; limit: number } {
+  return {
+    demand: usage.activeGears + Math.max(usage.unplacedGears, landingGears(snapshot, policy, now)),
+    limit: (policy.upThresholdPct - policy.downMarginPct) / 100,
+  };
 }
 
 /**
