@@ -33,11 +33,6 @@ export interface CreateAppRequest {
   readonly source?: string;
 }
 
-/**
- * Carries out app changes: the only code that writes apps and gears. Each change is one store
- * transaction — placement, UID allocation and the rows commit together or not at all — so a
- * placement that finds no room, or any other failure, never leaves a half-created app.
- */
 /** What a request held for room is, for the event recorded when its client gives up. */
 interface HeldRequest {
   readonly subject: string;
@@ -46,6 +41,11 @@ interface HeldRequest {
   readonly userId: string;
 }
 
+/**
+ * Carries out app changes: the only code that writes apps and gears. Each change is one store
+ * transaction — placement, UID allocation and the rows commit together or not at all — so a
+ * placement that finds no room, or any other failure, never leaves a half-created app.
+ */
 export class AppExecutor {
   constructor(
     private readonly store: Store,
@@ -127,8 +127,11 @@ export class AppExecutor {
     return version;
   }
 
-  /** `caller` is who asks (an admin may create apps in other users' domains); `owner` owns the domain. */
-  /** `signal`: aborted when the client goes away; a create still waiting for room then stops, creating nothing. */
+  /**
+   * `caller` is who asks (an admin may create apps in other users' domains); `owner` owns the
+   * domain. `signal`: aborted when the client goes away; a create still waiting for room then
+   * stops, creating nothing.
+   */
   async createApp(owner: User, domain: Domain, request: CreateAppRequest, caller: User = owner, signal?: AbortSignal): Promise<{ app: App; gears: Gear[] }> {
     if (!this.settings.cartridges.includes(request.cartridge)) {
       throw new InputError(`cartridge '${request.cartridge}' is not offered here; choose one of: ${this.settings.cartridges.join(', ')}`, 'cartridge', 'unknown_cartridge');

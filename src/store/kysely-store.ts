@@ -1219,7 +1219,6 @@ async function insertFreeUids(db: Kysely<Database>, districtId: string, from: nu
     select cast(${districtId} as text), uid from seq`.execute(db);
 }
 
-/** The user owning an app, as a subquery: for the gear counter of createGear and friends. */
 /** nodes.active_gears += delta on one node (see migration 0006). */
 async function addActive(db: Kysely<Database>, nodeId: string, delta: 1 | -1): Promise<void> {
   await db.updateTable('nodes').set((eb) => ({ active_gears: eb('active_gears', '+', delta) })).where('id', '=', nodeId).execute();
@@ -1246,6 +1245,7 @@ async function adjustActiveGears(db: Kysely<Database>, which: { appId: string; d
       where ${selected} and gears.desired_state = ${which.desiredState})`.execute(db);
 }
 
+/** The user owning an app, as a subquery: for the gear counter of createGear and friends. */
 function ownerOfApp(db: Kysely<Database>, appId: string) {
   return db
     .selectFrom('apps')

@@ -271,10 +271,10 @@ export interface Store {
   // events
   appendEvent(input: { kind: string; severity: EventSeverity; subject: string; message: string; userId: string | null; data?: Record<string, unknown>; now: number }): Promise<PlatformEvent>;
   /**
-   * Events with id > `after`, oldest first, at most `limit`; `userId` restricts to that user's,
-   * `kind` to that kind and the kinds below it (`node` → `node.lost`, `node.registered`, …).
+   * Events with id > `after`, oldest first, at most `limit`: the first `limit` of them, or with
+   * `newest` the last `limit`. `userId` restricts to that user's, `kind` to that kind and the
+   * kinds below it (`node` → `node.lost`, `node.registered`, …).
    */
-  /** Oldest first: the first `limit` after `after`, or with `newest` the last `limit` of them. */
   listEvents(filter: { after?: number; limit: number; userId?: string; kind?: string; newest?: boolean }): Promise<PlatformEvent[]>;
 }
 
