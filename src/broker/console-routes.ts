@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
-import type { ApiApp, ApiAutoscalerPool, ApiAutoscalerStatus, ApiDistrict, ApiEvent, ApiNode, ApiRouter } from '../cli/api-types.ts';
+import { poolExhaustion, type ApiApp, type ApiAutoscalerPool, type ApiAutoscalerStatus, type ApiDistrict, type ApiEvent, type ApiNode, type ApiRouter } from '../cli/api-types.ts';
 
 /**
  * The web console: a read-only view of the platform, rendered by the broker from its own REST
@@ -28,7 +28,7 @@ export function registerConsoleRoutes(server: FastifyInstance, apiPrefix: string
   });
 
   /** The API's answer to GET `path` for `token`, or its status when it is not a 200. */
-  const api = async <T>(token: string, path: string): Promise<{ ok: true; body: T } | { ok: false; status: number; message: string }> => {
+  const api = async <T>(token: string, path: string): Promise<Answer<T>> => {
     const response = await server.inject({ method: 'GET', url: `${apiPrefix}${path}`, headers: { authorization: `Bearer ${token}` } });
     if (response.statusCode === 200) return { ok: true, body: response.json() as T };
     let message = response.body;
@@ -105,14 +105,14 @@ export function registerConsoleRoutes(server: FastifyInstance, apiPrefix: string
   });
 }
 
+/** The API's answer to a GET: its body, or the status and the error's sentence. */
 type Answer<T> = { ok: true; body: T } | { ok: false; status: number; message: string };
 
 function poolsSection(answer: Answer<ApiAutoscalerStatus>): string {
   if (!answer.ok) return section('Pools', `<p class="muted">${escape(answer.message)}</p>`);
   const status = answer.body;
   const rows = status.pools.map((pool: ApiAutoscalerPool) => {
-    // Exhausted as the pool last recorded it, or as this very plan finds it (the CLI's rule too).
-    const exhausted = pool.exhausted?.reason ?? pool.plan.exhausted ?? null;
+    const exhausted = poolExhaustion(pool);
     const running = pool.operations.map((operation) => operation.kind).join(', ');
     const state = exhausted !== null ? '<span class="bad">EXHAUSTED</span>' : pool.paused !== null ? `<span class="warn">paused by ${escape(pool.paused.by)}</span>` : running !== '' ? escape(running) : 'ok';
     const nodes = Object.entries(pool.nodes).map(([nodeState, count]) => `${count} ${nodeState}`).join(', ') || 'none';

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 
-import type { ApiAutoscalerPool, ApiAutoscalerStatus, ApiScalePlan } from './api-types.ts';
+import { poolExhaustion, type ApiAutoscalerPool, type ApiAutoscalerStatus, type ApiScalePlan } from './api-types.ts';
 import type { CliContext } from './cli-context.ts';
 import { formatTable } from './table.ts';
 
@@ -49,7 +49,7 @@ export function renderStatus(status: ApiAutoscalerStatus): string {
       { header: 'min–max', value: (pool) => `${pool.min}–${pool.max}`, align: 'right' },
       { header: 'active/capacity', value: (pool) => `${pool.usage.activeGears}/${pool.usage.capacity}`, align: 'right' },
       { header: 'usage', value: (pool) => `${pool.usage.pct}%`, align: 'right' },
-      { header: 'state', value: (pool) => (pool.exhausted || pool.plan.exhausted ? 'EXHAUSTED' : pool.paused ? 'paused' : pool.operations.length > 0 ? pool.operations.map((op) => op.kind).join(', ') : 'ok') },
+      { header: 'state', value: (pool) => (poolExhaustion(pool) !== null ? 'EXHAUSTED' : pool.paused ? 'paused' : pool.operations.length > 0 ? pool.operations.map((op) => op.kind).join(', ') : 'ok') },
       { header: 'next', value: (pool) => pool.plan.kind },
     ],
     status.pools,

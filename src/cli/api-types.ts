@@ -270,6 +270,15 @@ export interface ApiAutoscalerPool {
   readonly operations: readonly { readonly id: string; readonly kind: string; readonly phase: string; readonly node?: string; readonly count?: number; readonly startedAt: string }[];
 }
 
+/**
+ * Why a pool cannot grow, or null: as the pool recorded it (since a pass found the cloud full),
+ * or as this very plan finds it (the headroom it just read). What the CLI and the console show
+ * as EXHAUSTED.
+ */
+export function poolExhaustion(pool: Pick<ApiAutoscalerPool, 'exhausted' | 'plan'>): string | null {
+  return pool.exhausted !== null ? pool.exhausted.reason : pool.plan.exhausted || null;
+}
+
 /** GET /autoscaler */
 export interface ApiAutoscalerStatus {
   readonly provider: string;
